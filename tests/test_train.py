@@ -17,7 +17,7 @@ CFG = TrainConfig(steps=30, batch_size=16, warmup_steps=5, checkpoints=4, val_ba
 
 
 def _member():
-    return Member("m", 3, GPTConfig(vocab_size=98, block_size=32, n_layer=2, n_head=2, d_model=16))
+    return Member("m", 3, GPTConfig(vocab_size=99, block_size=32, n_layer=2, n_head=2, d_model=16))
 
 
 def _mixture():

@@ -105,6 +105,71 @@ def tasks(name: Optional[str] = typer.Argument(None, help="show samples of this 
     console.print(table)
 
 
+def _split_list(text: str) -> list[str]:
+    return [t.strip() for t in text.split(",") if t.strip()]
+
+
+@app.command("eval")
+def eval_cmd(model: list[str] = typer.Option(..., "--model", help="a local Hugging Face model "
+                                             "directory or one of our checkpoints; repeat it or "
+                                             "give a glob for a family"),
+             tasks_: str = typer.Option(..., "--tasks", help="comma-separated task names "
+                                        "(add1, add/reversed) or task files (BIG-bench .json, .jsonl)"),
+             out: Path = typer.Option(..., help="output directory (results/, samples/); resumes"),
+             n: int = typer.Option(200, "--n", min=1, help="examples per task"),
+             batch_size: int = typer.Option(32, min=1, help="examples per forward pass (scores "
+                                            "do not depend on it)"),
+             seed: int = typer.Option(0, help="seed of the held-out examples and intervals")) -> None:
+    """Score existing models on our tasks with our metrics, into a results table."""
+    from .evaluate.external import evaluate_models
+    from .report.summary import eval_table
+    from .store import read_results
+
+    names = _split_list(tasks_)
+    if not names:
+        raise UserError("--tasks names no task")
+    written = evaluate_models(model, names, out, n=n, batch_size=batch_size, seed=seed,
+                              on_model=lambda m: err_console.print(f"eval {m}", highlight=False))
+    results = read_results(out)
+    console.print(eval_table(results))
+    console.print(f"results: {out / 'results'} ({len(written)} models evaluated now)")
+    console.print(f"next:    emergelab analyze {out} --x params")
+
+
+export_app = typer.Typer(no_args_is_help=True, help="Hand our checkpoints and tasks to other tools.")
+app.add_typer(export_app, name="export")
+
+
+@export_app.command("hf")
+def export_hf_cmd(checkpoint: Path = typer.Argument(..., help="a checkpoint step directory, or a "
+                                                    "model directory (its last step)"),
+                  out_dir: Path = typer.Argument(..., help="new Hugging Face model directory")) -> None:
+    """A checkpoint as a Hugging Face model directory (GPT-2 architecture, same logits)."""
+    from .models.hf_export import export_hf
+
+    step_dir = export_hf(checkpoint, out_dir)
+    console.print(f"exported {step_dir} -> {out_dir}")
+    console.print(f"load:    AutoModelForCausalLM.from_pretrained({str(out_dir)!r})")
+
+
+@export_app.command("lmeval-tasks")
+def export_lmeval_cmd(out_dir: Path = typer.Argument(..., help="directory for the YAML and JSONL"),
+                      tasks_: str = typer.Option(..., "--tasks", help="comma-separated task names "
+                                                 "or task files"),
+                      n: int = typer.Option(200, "--n", min=1, help="examples per task"),
+                      seed: int = typer.Option(0, help="seed of the held-out examples")) -> None:
+    """Our tasks as lm-evaluation-harness task YAML with local JSONL data."""
+    from .evaluate.external import build_eval_tasks
+    from .tasks.lmeval_export import export_lmeval_tasks, lmeval_name
+
+    eval_tasks = build_eval_tasks(_split_list(tasks_), n, seed)
+    for path in export_lmeval_tasks(eval_tasks, out_dir):
+        console.print(f"wrote {path}")
+    names = ",".join(lmeval_name(et.task) for et in eval_tasks)
+    console.print(f"run:     lm_eval --model hf --model_args pretrained=MODEL_DIR "
+                  f"--include_path {out_dir} --tasks {names}", highlight=False)
+
+
 fit_app = typer.Typer(no_args_is_help=True, help="Fit scaling laws to a results table.")
 app.add_typer(fit_app, name="fit")
 DEFAULT_FIT = "analysis/chinchilla_default_fit.json"

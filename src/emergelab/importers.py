@@ -1,5 +1,6 @@
 """Bring other tools' results into the results schema: lm-evaluation-harness output JSON (both
-the "acc,none" keys of v0.4 and the older "acc" keys) and column aliases of published tables."""
+the "acc,none" keys of v0.4 and the older "acc" keys), BIG-bench `scores_<family>_<model>.json`
+files, and column aliases of published tables. (Task files are imported by tasks/imported.py.)"""
 
 from __future__ import annotations
 
@@ -37,19 +38,29 @@ def params_from_name(name: str) -> float | None:
     return float(m.group(1)) * _MULT[m.group(2).lower()] if m else None
 
 
+def family_of(model_name: str) -> str:
+    """'pythia-410m-deduped' -> 'pythia': the name up to its size."""
+    return re.sub(r"-?" + _SIZE.pattern + r".*$", "", model_name, flags=re.IGNORECASE) or model_name
+
+
 def read_lmeval_dir(directory: Path) -> pd.DataFrame:
     files = sorted(directory.rglob("*.json"))
     if not files:
-        raise UserError(f"{directory}: no results/*.parquet and no lm-evaluation-harness JSON")
+        raise UserError(f"{directory}: no results/*.parquet, no lm-evaluation-harness JSON and no "
+                        "BIG-bench scores_*.json")
     rows = []
     for path in files:
         try:
             data = json.loads(path.read_text())
+            if isinstance(data, dict) and "scores" in data and "model" in data:
+                rows.extend(bigbench_score_rows(path, data))
+                continue
             results = data["results"]
             if not isinstance(results, dict):
                 raise TypeError
         except (json.JSONDecodeError, KeyError, TypeError, UnicodeDecodeError):
-            raise UserError(f"{path}: not lm-evaluation-harness results JSON") from None
+            raise UserError(f"{path}: neither lm-evaluation-harness results JSON nor a BIG-bench "
+                            "scores file") from None
         config = data.get("config", {}) or {}
         args = str(config.get("model_args", "") or "")
         pretrained = re.search(r"pretrained=([^,]+)", args)
@@ -58,7 +69,7 @@ def read_lmeval_dir(directory: Path) -> pd.DataFrame:
         step = re.search(r"(?:revision=|_)step(\d+)", args + " " + path.stem)
         shots = config.get("num_fewshot")
         n_shot = data.get("n-shot", {}) or {}
-        family = re.sub(r"-?" + _SIZE.pattern + r".*$", "", model, flags=re.IGNORECASE) or model
+        family = family_of(model)
         for task, metrics in results.items():
             if not isinstance(metrics, dict):
                 continue
@@ -75,3 +86,43 @@ def read_lmeval_dir(directory: Path) -> pd.DataFrame:
                              "metric": metric, "value": float(value),
                              "stderr": float(err) if isinstance(err, (int, float)) else None})
     return pd.DataFrame(rows)
+
+
+# BIG-bench metrics where lower is better; every other one is higher-is-better
+_BIGBENCH_LOWER = {"calibration_multiple_choice_brier_score", "expected_calibration_error"}
+
+
+def bigbench_score_rows(path: Path, data: dict) -> list[dict]:
+    """Rows of one BIG-bench `scores_<family>_<model>.json` (format: shared/data/bigbench/README).
+
+    Values are kept on the file's own scale (0-1 for most metrics, 0-100 for bleu/rouge). Aggregate
+    entries (preferred score normalized_aggregate_score) are skipped: they are not raw metrics. The
+    preferred metric carries low_score as its baseline."""
+    model, task = data["model"], data.get("task") or {}
+    if not isinstance(model, dict) or not isinstance(data["scores"], list):
+        raise TypeError
+    task_name = task.get("task_name") or path.parent.parent.name
+    name = str(model.get("model_name", path.stem))
+    rows = []
+    for sc in data["scores"]:
+        if not isinstance(sc, dict) or not isinstance(sc.get("score_dict"), dict):
+            raise TypeError
+        preferred = sc.get("preferred_score")
+        if preferred == "normalized_aggregate_score":
+            continue
+        sub = str(sc.get("subtask_description") or task_name)
+        shots = sc.get("number_of_shots")
+        for metric, value in sc["score_dict"].items():
+            if not isinstance(value, (int, float)):
+                continue
+            rows.append({"family": model.get("model_family"), "model_id": name,
+                         "params": model.get("total_params") or params_from_name(name),
+                         "params_nonembed": model.get("non_embedding_params"),
+                         "step": model.get("training_steps"),
+                         "shots": shots if shots is not None and shots >= 0 else None,
+                         "task": task_name,
+                         "variant": sub.split(":", 1)[1] if ":" in sub else None,
+                         "metric": metric, "value": float(value),
+                         "baseline": sc.get("low_score") if metric == preferred else None,
+                         "higher_is_better": metric not in _BIGBENCH_LOWER, "stderr": None})
+    return rows

@@ -21,6 +21,7 @@ from .data.mixture import Mixture
 from .data.tokenizer import CharTokenizer
 from .errors import UserError
 from .evaluate.runner import EvalTask, evaluate_model
+from .evaluate.scoring import CharScorer
 from .models.ladder import Member, build_ladder
 from .store import write_partition
 from .tasks import build_task
@@ -84,7 +85,8 @@ def evaluate_member(cfg: RunConfig, member: Member, out: Path, eval_tasks: list[
                 on_done()
             continue
         model, info = load_checkpoint(path)
-        samples, results = evaluate_model(model, eval_tasks, cfg.eval.batch_size, seed=cfg.seed,
+        samples, results = evaluate_model(CharScorer(model, cfg.eval.batch_size), eval_tasks,
+                                          seed=cfg.seed,
                                           n_boot=cfg.eval.bootstrap, level=cfg.eval.level)
         c = model.cfg
         common = {"run_id": cfg.name, "model_id": member.model_id, "step": step}

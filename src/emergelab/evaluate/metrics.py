@@ -23,7 +23,14 @@ METRICS: dict[str, tuple[bool, bool, float]] = {
     "target_logprob": (True, False, 0.0),
     "target_logprob_mean": (True, False, 0.0),
 }
-DISCONTINUOUS = {"exact_match"}
+# Metrics of multiple-choice examples, scored from the log-likelihood of every option.
+MC_METRICS: dict[str, tuple[bool, bool, float]] = {
+    "multiple_choice_grade": (True, False, 1.0),
+    "brier_score": (False, False, 0.0),
+    "target_logprob": (True, False, 0.0),
+}
+ALL_METRICS = {**METRICS, **MC_METRICS}
+DISCONTINUOUS = {"exact_match", "multiple_choice_grade"}
 
 
 def levenshtein(a: list, b: list) -> int:
@@ -60,6 +67,23 @@ def example_metrics(answer_pred: str, answer_true: str, generated: str, target: 
     }
 
 
+def multiple_choice_metrics(choice_logprobs: list[float], choice_scores: list[float]) -> dict[str, float]:
+    """BIG-bench's multiple_choice_grade (the score of the option with the highest
+    log-likelihood; ties go to the first) and the multi-class Brier score of the options'
+    probabilities renormalised over the options, against the one-hot best option (0 is perfect,
+    2 the worst); target_logprob is the log-likelihood of the best-scored option."""
+    lp = np.asarray(choice_logprobs, dtype=float)
+    scores = np.asarray(choice_scores, dtype=float)
+    best = int(np.argmax(scores))
+    p = np.exp(lp - lp.max())
+    p /= p.sum()
+    onehot = np.zeros_like(p)
+    onehot[best] = 1.0
+    return {"multiple_choice_grade": float(scores[int(np.argmax(lp))]),
+            "brier_score": float(((p - onehot) ** 2).sum()),
+            "target_logprob": float(lp[best])}
+
+
 @dataclass
 class Aggregate:
     metric: str
@@ -73,7 +97,7 @@ class Aggregate:
 def aggregate(metric: str, values: list[float], seed: int = 0, n_boot: int = 1000,
               level: float = 0.95) -> Aggregate:
     """Mean over examples with an interval: Wilson for proportions, percentile bootstrap else."""
-    higher, is_prop, _ = METRICS[metric]
+    higher, is_prop, _ = ALL_METRICS[metric]
     arr = np.asarray(values, dtype=float)
     n = int(arr.size)
     if n == 0:

@@ -29,7 +29,8 @@ def per_example_scores(run_dir: Path, results: pd.DataFrame, x: str) -> pd.DataF
         task = tasks.get((r.task, r.variant))
         if task is None:
             continue
-        ms = sample_metrics(task, r.generated, r.target, r.answer, r.token_logprobs, r.token_hits)
+        ms = sample_metrics(task, r.generated, r.target, r.answer, r.token_logprobs, r.token_hits,
+                            getattr(r, "choice_logprobs", None), getattr(r, "choice_scores", None))
         for metric, value in ms.items():
             rows.append((r.task, r.variant, r.shots, metric, getattr(r, x), value))
     return pd.DataFrame(rows, columns=["task", "variant", "shots", "metric", x, "value"])

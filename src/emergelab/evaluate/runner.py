@@ -7,10 +7,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..data.tokenizer import CharTokenizer
 from ..tasks import Example, Task
-from .metrics import METRICS, aggregate, example_metrics
-from .scoring import greedy_generate, teacher_forced
+from .metrics import MC_METRICS, METRICS, aggregate, example_metrics, multiple_choice_metrics
 
 
 @dataclass
@@ -23,33 +21,56 @@ class EvalTask:
 
 
 def sample_metrics(task: Task, generated: str, ex_target: str, ex_answer: str,
-                   token_logprobs, token_hits) -> dict[str, float]:
+                   token_logprobs, token_hits, choice_logprobs=None,
+                   choice_scores=None) -> dict[str, float]:
     """Metrics of one stored sample; used both at evaluation and when re-scoring samples."""
+    if choice_logprobs is not None and len(choice_logprobs):
+        return multiple_choice_metrics(list(choice_logprobs), list(choice_scores))
     pred = task.normalize(task.extract_answer(generated))
     return example_metrics(pred, task.normalize(ex_answer), generated, ex_target,
                            list(token_logprobs), list(token_hits))
 
 
-def evaluate_model(model, eval_tasks: list[EvalTask], batch_size: int = 256,
-                   seed: int = 0, n_boot: int = 1000, level: float = 0.95):
-    """Returns (samples, results): lists of dicts without run/model columns."""
-    tok = CharTokenizer()
+def _generative_samples(scorer, et: EvalTask) -> list[dict]:
+    exs = et.examples
+    tf = scorer.teacher_forced(exs)
+    gens = scorer.generate([e.prompt for e in exs], [e.target for e in exs])
+    return [{"example_id": k, "prompt": e.prompt, "target": e.target, "answer": e.answer,
+             "generated": g, "token_logprobs": [float(x) for x in lps],
+             "token_hits": [bool(x) for x in hits], "choice_logprobs": [], "choice_scores": []}
+            for k, (e, g, (lps, hits)) in enumerate(zip(exs, gens, tf))]
+
+
+def _multiple_choice_samples(scorer, et: EvalTask) -> list[dict]:
+    exs = et.examples
+    all_lps = scorer.choice_logprobs([(e.prompt, list(e.choices)) for e in exs])
+    out = []
+    for k, (e, lps) in enumerate(zip(exs, all_lps)):
+        best = int(np.argmax(e.choice_scores))
+        out.append({"example_id": k, "prompt": e.prompt, "target": e.choices[best],
+                    "answer": e.choices[best], "generated": e.choices[int(np.argmax(lps))],
+                    "token_logprobs": [float(lps[best])], "token_hits": [],
+                    "choice_logprobs": [float(x) for x in lps],
+                    "choice_scores": [float(x) for x in e.choice_scores]})
+    return out
+
+
+def evaluate_model(scorer, eval_tasks: list[EvalTask], seed: int = 0, n_boot: int = 1000,
+                   level: float = 0.95):
+    """Returns (samples, results): lists of dicts without run/model columns. `scorer` is a
+    CharScorer (our GPT) or an HFScorer (any Hugging Face causal LM)."""
     samples, results = [], []
     for et in eval_tasks:
-        exs = et.examples
-        tf = teacher_forced(model, exs, tok, batch_size)
-        max_new = max(len(e.target) for e in exs) + 2
-        gens = greedy_generate(model, [e.prompt for e in exs], tok, max_new, batch_size)
-        per_metric: dict[str, list[float]] = {m: [] for m in METRICS}
-        for k, (e, g, (lps, hits)) in enumerate(zip(exs, gens, tf)):
-            ms = sample_metrics(et.task, g, e.target, e.answer, lps, hits)
+        mc = et.examples[0].is_multiple_choice
+        rows = (_multiple_choice_samples if mc else _generative_samples)(scorer, et)
+        per_metric: dict[str, list[float]] = {m: [] for m in (MC_METRICS if mc else METRICS)}
+        for row in rows:
+            ms = sample_metrics(et.task, row["generated"], row["target"], row["answer"],
+                                row["token_logprobs"], row["token_hits"],
+                                row["choice_logprobs"], row["choice_scores"])
             for m, v in ms.items():
                 per_metric[m].append(v)
-            samples.append({"task": et.task.name, "variant": et.task.variant, "shots": 0,
-                            "example_id": k, "prompt": e.prompt, "target": e.target,
-                            "answer": e.answer, "generated": g,
-                            "token_logprobs": [float(x) for x in lps],
-                            "token_hits": [bool(x) for x in hits]})
+            samples.append({"task": et.task.name, "variant": et.task.variant, "shots": 0, **row})
         for m, vals in per_metric.items():
             agg = aggregate(m, vals, seed=seed, n_boot=n_boot, level=level)
             results.append({"task": et.task.name, "variant": et.task.variant, "shots": 0,
@@ -58,9 +79,9 @@ def evaluate_model(model, eval_tasks: list[EvalTask], batch_size: int = 256,
                             "baseline": et.baselines[m], "higher_is_better": agg.higher_is_better})
         if hasattr(et.task, "stored_bits"):
             correct = [v == 1.0 for v in per_metric["exact_match"]]
-            bits = et.task.stored_bits(exs, correct)
+            bits = et.task.stored_bits(et.examples, correct)
             results.append({"task": et.task.name, "variant": et.task.variant, "shots": 0,
                             "metric": "stored_bits", "value": float(bits), "ci_low": np.nan,
-                            "ci_high": np.nan, "n": len(exs), "baseline": 0.0,
+                            "ci_high": np.nan, "n": len(et.examples), "baseline": 0.0,
                             "higher_is_better": True})
     return samples, results

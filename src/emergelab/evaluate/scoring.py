@@ -65,3 +65,25 @@ def greedy_generate(model, prompts: list[str], tok: CharTokenizer, max_new_token
         gen = torch.stack(new, 1).tolist() if new else [[] for _ in enc]
         results.extend(tok.decode(g) for g in gen)
     return results
+
+
+class CharScorer:
+    """Our GPT with the character tokenizer, behind the interface the evaluator uses (the
+    Hugging Face scorer in hf_scoring.py has the same three methods)."""
+
+    def __init__(self, model, batch_size: int = 256) -> None:
+        self.model, self.batch_size, self.tok = model, batch_size, CharTokenizer()
+
+    def teacher_forced(self, examples: list[Example]) -> list[tuple[list[float], list[bool]]]:
+        return teacher_forced(self.model, examples, self.tok, self.batch_size)
+
+    def generate(self, prompts: list[str], targets: list[str]) -> list[str]:
+        # one character is one token: room for the longest target, its end token and a spare
+        max_new = max(len(t) for t in targets) + 2
+        return greedy_generate(self.model, prompts, self.tok, max_new, self.batch_size)
+
+    def choice_logprobs(self, prompt_choices: list[tuple[str, list[str]]]) -> list[list[float]]:
+        """Log-likelihood of every option of every (prompt, options) pair."""
+        flat = [Example(p, c, c) for p, cs in prompt_choices for c in cs]
+        lps = iter(sum(lp) for lp, _ in self.teacher_forced(flat))
+        return [[next(lps) for _ in cs] for _, cs in prompt_choices]

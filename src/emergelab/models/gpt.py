@@ -19,7 +19,7 @@ import torch.nn.functional as F
 class GPTConfig:
     """Shape of one model. All sizes are in tokens or features."""
 
-    vocab_size: int = 98      # the character vocabulary (tokenizer.vocab_size)
+    vocab_size: int = 99      # the character vocabulary (CharTokenizer().vocab_size)
     block_size: int = 128     # longest sequence the position table covers
     n_layer: int = 2          # transformer blocks
     n_head: int = 2           # attention heads; d_model must be divisible by it

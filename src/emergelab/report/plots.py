@@ -16,7 +16,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from ..evaluate.metrics import METRICS  # noqa: E402
+from ..evaluate.metrics import ALL_METRICS  # noqa: E402
 
 CURVE_METRICS = ["exact_match", "token_accuracy", "target_logprob_mean", "token_edit_distance_norm"]
 
@@ -33,7 +33,7 @@ def save_figure(fig, path: Path, dpi: int = 110) -> Path:
 
 def normalised(df: pd.DataFrame) -> pd.Series:
     """(value - baseline) / (best - baseline): 0 at chance, 1 at perfect, for either direction."""
-    best = df["metric"].map(lambda m: METRICS[m][2])
+    best = df["metric"].map(lambda m: ALL_METRICS.get(m, (None, None, np.nan))[2])
     return (df["value"] - df["baseline"]) / (best - df["baseline"])
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 from rich.table import Table
 
-from .plots import normalised
+from .plots import _task_label, normalised
 
 
 def final_curves(results: pd.DataFrame, metric: str) -> pd.DataFrame:
@@ -69,3 +69,24 @@ def findings(results: pd.DataFrame) -> list[str]:
                      f"covered {acc:.0%} and mean target log-prob {lp:.0%} of their range")
         lines.append(text)
     return lines
+
+
+def eval_table(results: pd.DataFrame) -> Table:
+    """One row per model, one column per task: the headline metric (exact match, or the
+    multiple-choice grade) with its interval."""
+    headline = results[results["metric"].isin(["exact_match", "multiple_choice_grade"])]
+    headline = headline.assign(label=[_task_label(t, v) for t, v in
+                                      zip(headline["task"], headline["variant"])])
+    table = Table(title="Exact match / multiple-choice grade [95% interval]")
+    table.add_column("model")
+    table.add_column("params", justify="right")
+    labels = sorted(headline["label"].unique())
+    for label in labels:
+        table.add_column(label, justify="right")
+    models = headline.drop_duplicates("model_id").sort_values("params")
+    for m in models.itertuples(index=False):
+        rows = headline[headline["model_id"] == m.model_id].set_index("label")
+        cells = [f"{rows.loc[lb, 'value']:.2f} [{rows.loc[lb, 'ci_low']:.2f}, "
+                 f"{rows.loc[lb, 'ci_high']:.2f}]" if lb in rows.index else "" for lb in labels]
+        table.add_row(str(m.model_id), f"{int(m.params):,}", *cells)
+    return table

@@ -22,6 +22,14 @@ class Example:
     # The part of the target that is the answer (for chain-of-thought targets it is the tail).
     answer: str
     meta: dict = field(default_factory=dict, compare=False)
+    # Multiple choice (BIG-bench `target_scores`): the options and the score of each; the model's
+    # pick is the option it gives the highest log-likelihood. Empty for generative examples.
+    choices: tuple[str, ...] = ()
+    choice_scores: tuple[float, ...] = ()
+
+    @property
+    def is_multiple_choice(self) -> bool:
+        return bool(self.choices)
 
 
 def stable_fraction(text: str) -> float:
