@@ -98,4 +98,4 @@ def test_unreadable_parquet_and_bad_json_dir(tmp_path):
     d.mkdir()
     (d / "x.json").write_text("{broken")
     proc = run_cli("analyze", d)
-    assert proc.returncode == 2 and "not lm-evaluation-harness" in proc.stderr
+    assert proc.returncode == 2 and "neither lm-evaluation-harness" in proc.stderr

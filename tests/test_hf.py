@@ -32,7 +32,7 @@ def trained(tmp_path_factory):
     agreement tests compare real mixtures of successes and failures."""
     root = tmp_path_factory.mktemp("ladder")
     tasks = [build_task("add1"), build_task("add", "reversed", digits=2)]
-    member = Member("t", 0, GPTConfig(vocab_size=99, block_size=32, n_layer=2, n_head=2, d_model=32))
+    member = Member("t", 0, GPTConfig(vocab_size=99, block_size=128, n_layer=2, n_head=2, d_model=32))
     train_member(member, Mixture(tasks, [1, 1], seed=0),
                  TrainConfig(steps=200, batch_size=64, warmup_steps=20, checkpoints=2,
                              val_batch=32, lr=1e-2), root / "t")
@@ -201,3 +201,44 @@ def test_eval_errors_are_one_line(trained, tmp_path):
     task.write_text('{"prompt": "1+1=", "choices": ["2"], "label": 0}\n')
     assert "line 1" in _err(run_cli("eval", "--model", hf_dir, "--tasks", str(task), "--out", out))
     assert not out.exists()  # nothing written by any failure
+
+
+def test_lmeval_runs_our_exported_tasks_and_agrees(trained, tmp_path):
+    """lm-evaluation-harness, offline, on our exported model and tasks: the same generations
+    and exact match as our own evaluation, and its multiple-choice accuracy equals our grade."""
+    import os
+    import subprocess
+    import sys
+
+    pytest.importorskip("lm_eval")
+    _, hf_dir = trained
+    mc = _mc_file(tmp_path)
+    specs = ["add1", "word_problem/cot", str(mc)]
+    r = run_cli("export", "lmeval-tasks", tmp_path / "tasks", "--tasks", ",".join(specs),
+                "--n", "40")
+    assert r.returncode == 0, r.stderr
+    evaluate_models([str(hf_dir)], specs, tmp_path / "ours", n=40, n_boot=20)
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+    names = "emergelab_add1,emergelab_word_problem_cot,emergelab_mc"
+    p = subprocess.run([sys.executable, "-m", "lm_eval", "--model", "hf", "--model_args",
+                        f"pretrained={hf_dir},dtype=float32", "--device", "cpu", "--include_path",
+                        str(tmp_path / "tasks"), "--tasks", names, "--batch_size", "8",
+                        "--output_path", str(tmp_path / "lm"), "--log_samples"],
+                       capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600)
+    assert p.returncode == 0, p.stderr[-2000:]
+    theirs = json.loads(next((tmp_path / "lm").rglob("results_*.json")).read_text())["results"]
+    ours = read_results(tmp_path / "ours").set_index(["task", "metric"])["value"]
+    assert theirs["emergelab_add1"]["exact_match,none"] == pytest.approx(ours["add1", "exact_match"])
+    assert theirs["emergelab_word_problem_cot"]["exact_match,final_answer"] == pytest.approx(
+        ours["word_problem", "exact_match"])
+    assert theirs["emergelab_mc"]["acc,none"] == pytest.approx(ours["mc", "multiple_choice_grade"])
+    # generation by generation
+    samples = read_samples(tmp_path / "ours")
+    for task, name in (("add1", "emergelab_add1"), ("word_problem", "emergelab_word_problem_cot")):
+        lm = [json.loads(x) for x in next((tmp_path / "lm").rglob(f"samples_{name}_*.jsonl"))
+              .read_text().splitlines()]
+        got = dict(zip(samples[samples["task"] == task]["prompt"],
+                       samples[samples["task"] == task]["generated"]))
+        assert len(lm) == len(got)
+        for s in lm:
+            assert s["resps"][0][0] == got[s["doc"]["prompt"]], (task, s["doc"])

@@ -167,7 +167,7 @@ def export_lmeval_cmd(out_dir: Path = typer.Argument(..., help="directory for th
         console.print(f"wrote {path}")
     names = ",".join(lmeval_name(et.task) for et in eval_tasks)
     console.print(f"run:     lm_eval --model hf --model_args pretrained=MODEL_DIR "
-                  f"--include_path {out_dir} --tasks {names}", highlight=False)
+                  f"--include_path {out_dir} --tasks {names}", highlight=False, soft_wrap=True)
 
 
 fit_app = typer.Typer(no_args_is_help=True, help="Fit scaling laws to a results table.")

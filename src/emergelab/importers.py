@@ -85,7 +85,11 @@ def read_lmeval_dir(directory: Path) -> pd.DataFrame:
                              "variant": filt if filt and filt != "none" else None,
                              "metric": metric, "value": float(value),
                              "stderr": float(err) if isinstance(err, (int, float)) else None})
-    return pd.DataFrame(rows)
+    df = pd.DataFrame(rows)
+    for col in ("params", "params_nonembed", "step", "shots", "value", "stderr", "baseline"):
+        if col in df.columns:  # None in some rows must not make a column of Python objects
+            df[col] = pd.to_numeric(df[col], errors="coerce")
+    return df
 
 
 # BIG-bench metrics where lower is better; every other one is higher-is-better

@@ -40,9 +40,11 @@ def task_yaml(task, data_file: Path, examples) -> str:
     else:
         strip_all = not isinstance(task, FileTask)
         ignore = [r"\s"] if strip_all else [r"^\s+", r"\s+$"]
+        # our generation budget: the longest target + 2 tokens (a character is a token for our
+        # models; a BPE model gets room to spare)
         longest = max(len(e.target) for e in examples)
         lines += ["output_type: generate_until", "doc_to_target: answer", "generation_kwargs:",
-                  '  until: ["\\n"]', "  do_sample: false", f"  max_gen_toks: {longest + 8}",
+                  '  until: ["\\n"]', "  do_sample: false", f"  max_gen_toks: {longest + 2}",
                   "metric_list:", "  - metric: exact_match", "    aggregation: mean",
                   "    higher_is_better: true", "    ignore_case: false",
                   "    ignore_punctuation: false",
