@@ -71,6 +71,10 @@ class HFScorer:
                             if i is not None))
         self._prompt_ids: dict[str, list[int]] = {}
         self._newline_ids: set[int] | None = None
+        self._packing: bool | None = None  # packed options work on this model (checked once)
+        import inspect
+
+        self._logits_to_keep = "logits_to_keep" in inspect.signature(model.forward).parameters
 
     # -- tokenisation -------------------------------------------------------------------------
     def _encode_prompt(self, prompt: str) -> list[int]:
@@ -124,14 +128,82 @@ class HFScorer:
         return self._loglik([self._split(e.prompt, e.target) for e in examples])
 
     def choice_logprobs(self, prompt_choices: list[tuple[str, list[str]]]) -> list[list[float]]:
-        requests, index = [], {}
-        for p, cs in prompt_choices:  # identical (prompt, option) pairs are scored once
-            for c in cs:
-                index.setdefault((p, c), len(requests))
-                if index[(p, c)] == len(requests):
-                    requests.append(self._split(p, c))
-        scored = self._loglik(requests)
-        return [[sum(scored[index[(p, c)]][0]) for c in cs] for p, cs in prompt_choices]
+        """Every option's log-likelihood. The prompt is read once per question: its options are
+        packed after it in one sequence, each option attending to the prompt and to itself only
+        (a block mask, with each option's positions continuing from the prompt's end)."""
+        groups = []
+        for p, cs in prompt_choices:
+            pairs = [self._split(p, c) for c in cs]
+            groups.append((pairs[0][0], [cont for _, cont in pairs]))
+        if self._packing is None:  # first use: check packing on this model against plain scoring
+            packed = self._packed_loglik(groups[:1])[0]
+            plain = [sum(lp) for lp, _ in self._loglik([(groups[0][0], c) for c in groups[0][1]])]
+            self._packing = max(abs(a - b) for a, b in zip(packed, plain)) < 1e-3
+        if not self._packing:
+            scored = self._loglik([(ctx, c) for ctx, conts in groups for c in conts])
+            it = iter(sum(lp) for lp, _ in scored)
+            return [[next(it) for _ in conts] for _, conts in groups]
+        return self._packed_loglik(groups)
+
+    @torch.no_grad()
+    def _packed_loglik(self, groups: list[tuple[list[int], list[list[int]]]]) -> list[list[float]]:
+        out: list = [None] * len(groups)
+
+        def layout(ctx, conts):
+            longest = max(len(c) for c in conts)
+            ctx = ctx[-(self.max_len - longest + 1):]
+            ids, pos, seg, targets = list(ctx), list(range(len(ctx))), [-1] * len(ctx), []
+            for j, c in enumerate(conts):
+                # option j's token t is predicted at the prompt's last position (t = 0) or at
+                # the position holding its own token t - 1; its last token is never an input
+                where = [len(ctx) - 1] + [len(ids) + t for t in range(len(c) - 1)]
+                ids += c[:-1]
+                pos += range(len(ctx), len(ctx) + len(c) - 1)
+                seg += [j] * (len(c) - 1)
+                targets.append(list(zip(where, c)))
+            return ids, pos, seg, targets
+
+        layouts = [layout(ctx, conts) for ctx, conts in groups]
+        order = sorted(range(len(groups)), key=lambda i: -len(layouts[i][0]))
+        for b in range(0, len(order), self.batch_size):
+            idxs = order[b:b + self.batch_size]
+            T = max(len(layouts[i][0]) for i in idxs)
+            ids = torch.full((len(idxs), T), self.pad_id, dtype=torch.long)
+            pos = torch.zeros((len(idxs), T), dtype=torch.long)
+            seg = torch.full((len(idxs), T), -2, dtype=torch.long)  # -2: padding
+            for r, i in enumerate(idxs):
+                n = len(layouts[i][0])
+                ids[r, :n] = torch.tensor(layouts[i][0])
+                pos[r, :n] = torch.tensor(layouts[i][1])
+                seg[r, :n] = torch.tensor(layouts[i][2])
+            q, k = seg[:, :, None], seg[:, None, :]
+            causal = torch.ones(T, T, dtype=torch.bool).tril()
+            allowed = causal & (k != -2) & ((k == -1) | (k == q))
+            allowed |= torch.eye(T, dtype=torch.bool)  # padding rows see themselves: no NaN
+            dtype = self.model.dtype
+            mask = torch.zeros(allowed.shape, dtype=dtype).masked_fill(~allowed, torch.finfo(dtype).min)
+            # only the positions that predict an option token need the output head
+            keep = sorted({w for i in idxs for tgt in layouts[i][3] for w, _ in tgt})
+            kwargs = {}
+            if self._logits_to_keep:
+                kwargs["logits_to_keep"] = torch.tensor(keep)
+            logits = self.model(input_ids=ids, attention_mask=mask[:, None], position_ids=pos,
+                                **kwargs).logits
+            if not self._logits_to_keep:
+                logits = logits[:, keep]
+            logp = F.log_softmax(logits.float(), -1)
+            col = {w: c for c, w in enumerate(keep)}
+            rows, cols, toks, owner = [], [], [], []
+            for r, i in enumerate(idxs):
+                for j, tgt in enumerate(layouts[i][3]):
+                    for w, t in tgt:
+                        rows.append(r), cols.append(col[w]), toks.append(t), owner.append((i, j))
+            vals = logp[torch.tensor(rows), torch.tensor(cols), torch.tensor(toks)].tolist()
+            for i in idxs:
+                out[i] = [0.0] * len(layouts[i][3])
+            for (i, j), v in zip(owner, vals):
+                out[i][j] += v
+        return out
 
     # -- generation ---------------------------------------------------------------------------
     def _stop_ids(self) -> set[int]:
