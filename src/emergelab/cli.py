@@ -23,20 +23,23 @@ err_console = Console(stderr=True)
 
 
 def _run_and_report(cfg, out: Path, quiet: bool) -> None:
-    from .pipeline import run
+    from .pipeline import run_any
     from .report.plots import write_plots
     from .report.summary import findings, results_table
     from .store import read_results
 
-    run(cfg, out, quiet=quiet, console=err_console)
-    results = read_results(out)
-    plots = write_plots(results, out / "report")
-    console.print(results_table(results))
-    for line in findings(results):
-        console.print(f"- {line}", highlight=False)
-    console.print(f"results: {out / 'results'} (Parquet; query with DuckDB)")
-    for p in plots:
-        console.print(f"plot:    {p}")
+    for run_dir in run_any(cfg, out, quiet=quiet, console=err_console):
+        results = read_results(run_dir)
+        plots = write_plots(results, run_dir / "report")
+        if run_dir != out:
+            console.print(f"[bold]{run_dir.name}[/bold]")
+        if (results["metric"] == "exact_match").any():
+            console.print(results_table(results))
+        for line in findings(results):
+            console.print(f"- {line}", highlight=False)
+        console.print(f"results: {run_dir / 'results'} (Parquet; query with DuckDB)")
+        for p in plots:
+            console.print(f"plot:    {p}")
     console.print(f"next:    emergelab analyze {out}   (classify every curve, with thresholds)")
 
 
@@ -369,13 +372,18 @@ def analyze(source: Path = typer.Argument(..., help="results CSV/Parquet, a run 
     curves = build_curves(df[df[x].notna()], x, pool)
     if not curves:
         raise UserError(f"{source}: no curve has positive {x} values")
-    if source.is_dir() and (source / "samples").is_dir() and (source / "config.toml").exists():
-        # our own run: threshold intervals by bootstrap over the stored examples
+    if source.is_dir():
+        # our own runs: threshold intervals by bootstrap over the stored examples
         from .analysis.emergence import attach_examples
         from .evaluate.rescore import per_example_scores
+        from .sources import our_run_dirs
 
-        used = df if x == "step" else df[df["final_checkpoint"].astype(bool)]
-        attach_examples(curves, per_example_scores(source, used, x))
+        for run_dir, family in our_run_dirs(source):
+            used = df if x == "step" else df[df["final_checkpoint"].astype(bool)]
+            used = used[used["family"] == family]
+            mine = [c for c in curves if c.keys.get("family") == family]
+            if not used.empty and mine:
+                attach_examples(mine, per_example_scores(run_dir, used, x))
     results = analyze_curves(curves, backtest, seed)
     if plot:
         from .report.curves import plot_curves

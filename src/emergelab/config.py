@@ -78,27 +78,60 @@ class RunConfig(Strict):
     eval: EvalConfig = EvalConfig()
 
 
+class SuiteConfig(Strict):
+    """Several experiments run one after another into subdirectories of one run dir (each its
+    own ladder, mixture and schedule: e.g. a size ladder, format ablations, a grokking run). Each
+    experiment's name becomes its rows' `family`, so their curves never mix."""
+
+    name: str = "suite"
+    experiments: list[RunConfig] = Field(min_length=1)
+
+    @field_validator("experiments")
+    @classmethod
+    def _unique(cls, v: list[RunConfig]) -> list[RunConfig]:
+        names = [e.name for e in v]
+        if len(set(names)) != len(names):
+            raise ValueError("experiment names must be unique")
+        if any(not n.replace("_", "").replace("-", "").isalnum() for n in names):
+            raise ValueError("experiment names may use letters, digits, '-' and '_' only")
+        return v
+
+
 def _first_error(err: ValidationError) -> str:
     e = err.errors()[0]
     where = ".".join(str(p) for p in e["loc"]) or "config"
     return f"{where}: {e['msg']}"
 
 
-def parse_config(data: dict, source: str) -> RunConfig:
+def parse_config(data: dict, source: str) -> RunConfig | SuiteConfig:
+    if "experiments" in data:
+        try:
+            suite = SuiteConfig.model_validate(data)
+        except ValidationError as err:
+            raise UserError(f"{source}: {_first_error(err)}") from None
+        for exp in suite.experiments:
+            _check_run(exp, f"{source} [{exp.name}]")
+        return suite
     try:
         cfg = RunConfig.model_validate(data)
     except ValidationError as err:
         raise UserError(f"{source}: {_first_error(err)}") from None
+    _check_run(cfg, source)
+    return cfg
+
+
+def _check_run(cfg: RunConfig, source: str) -> None:
     if cfg.ladder.n_layers is not None and len(cfg.ladder.n_layers) != len(cfg.ladder.d_models):
         raise UserError(f"{source}: ladder.n_layers needs one entry per d_models entry")
     from .tasks import build_task  # validates names, variants and options
 
     for t in cfg.tasks:
         build_task(t.name, t.variant, **t.options)
-    return cfg
+    if not any(t.weight > 0 for t in cfg.tasks):
+        raise UserError(f"{source}: every task has weight 0; nothing to train on")
 
 
-def load_config(path: str | Path) -> RunConfig:
+def load_config(path: str | Path) -> RunConfig | SuiteConfig:
     path = Path(path)
     try:
         text = path.read_text()
@@ -116,15 +149,22 @@ def preset_names() -> list[str]:
                   if p.name.endswith(".toml"))
 
 
-def load_preset(name: str) -> RunConfig:
+def load_preset(name: str) -> RunConfig | SuiteConfig:
     if name not in preset_names():
         raise UserError(f"unknown preset {name!r} (known: {', '.join(preset_names())})")
     text = resources.files("emergelab.presets").joinpath(f"{name}.toml").read_text()
     return parse_config(tomllib.loads(text), f"preset {name}")
 
 
-def to_toml(cfg: RunConfig) -> str:
+def to_toml(cfg: RunConfig | SuiteConfig) -> str:
     """The resolved config as TOML (written to the run dir so a run is self-describing)."""
+    if isinstance(cfg, SuiteConfig):
+        parts = [f'name = "{cfg.name}"']
+        for exp in cfg.experiments:  # each experiment's own TOML, nested under [[experiments]]
+            body = to_toml(exp).replace("\n[", "\n[experiments.").replace(
+                "[experiments.[", "[[experiments.")
+            parts.append("\n[[experiments]]\n" + body)
+        return "\n".join(parts)
     lines: list[str] = []
 
     def val(v) -> str:

@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from . import __version__
-from .config import RunConfig, to_toml
+from .config import RunConfig, SuiteConfig, to_toml
 from .data.mixture import Mixture
 from .data.tokenizer import CharTokenizer
 from .errors import UserError
@@ -32,7 +32,7 @@ from .train.schedule import checkpoint_steps
 log = logging.getLogger("emergelab")
 
 
-def prepare_out_dir(out: Path, cfg: RunConfig) -> None:
+def prepare_out_dir(out: Path, cfg: RunConfig | SuiteConfig) -> None:
     """Create the run dir and its config.toml, or accept it for resuming the same config."""
     text = to_toml(cfg)
     cfg_path = out / "config.toml"
@@ -96,7 +96,7 @@ def evaluate_member(cfg: RunConfig, member: Member, out: Path, eval_tasks: list[
                 extra.append({**r, "metric": "bits_per_param",
                               "value": r["value"] / info["params_nonembed"]})
         now = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        rows = [{**common, "family": "emergelab", "params": info["params"],
+        rows = [{**common, "family": cfg.name, "params": info["params"],
                  "params_nonembed": info["params_nonembed"], "n_layer": c.n_layer,
                  "d_model": c.d_model, "n_head": c.n_head, "tokens": info["tokens"],
                  "flops": float(info["flops"]), "val_loss": info["val_loss"],
@@ -147,3 +147,24 @@ def run(cfg: RunConfig, out: Path, quiet: bool = False, console: Console | None 
         log.removeHandler(handler)
         handler.close()
     return out
+
+
+def run_dirs(cfg: RunConfig | SuiteConfig, out: Path) -> list[Path]:
+    """The run directories a config writes: out itself, or one per experiment of a suite."""
+    if isinstance(cfg, SuiteConfig):
+        return [Path(out) / exp.name for exp in cfg.experiments]
+    return [Path(out)]
+
+
+def run_any(cfg: RunConfig | SuiteConfig, out: Path, quiet: bool = False,
+            console: Console | None = None) -> list[Path]:
+    """Run a single ladder, or every experiment of a suite in turn (each resumable)."""
+    if isinstance(cfg, SuiteConfig):
+        prepare_out_dir(Path(out), cfg)
+        for exp, d in zip(cfg.experiments, run_dirs(cfg, out)):
+            if console and not quiet:
+                console.print(f"experiment {exp.name} -> {d}", highlight=False)
+            run(exp, d, quiet=quiet, console=console)
+    else:
+        run(cfg, out, quiet=quiet, console=console)
+    return run_dirs(cfg, out)

@@ -31,7 +31,8 @@ def _lit(text: str) -> str:
 def _read(con: duckdb.DuckDBPyConnection, source: Path) -> None:
     """Create view t over the source."""
     if source.is_dir():
-        parts = sorted((source / "results").glob("*.parquet"))
+        parts = sorted((source / "results").glob("*.parquet")) or sorted(
+            source.glob("*/results/*.parquet"))  # a suite: one run dir per experiment
         if not parts:
             from .importers import read_lmeval_dir
 
@@ -48,6 +49,23 @@ def _read(con: duckdb.DuckDBPyConnection, source: Path) -> None:
         con.execute(f"CREATE VIEW t AS SELECT * FROM read_parquet({_lit(str(source))})")
     else:
         raise UserError(f"{source}: expected a .csv or .parquet file or a run directory")
+
+
+def our_run_dirs(source: Path) -> list[tuple[Path, str]]:
+    """(run dir, family) of each EmergeLab run under source: itself, or a suite's experiments."""
+    import tomllib
+
+    out = []
+    for d in [source, *sorted(p for p in source.iterdir() if p.is_dir())]:
+        if (d / "samples").is_dir() and (d / "config.toml").exists():
+            try:
+                name = tomllib.loads((d / "config.toml").read_text()).get("name", d.name)
+            except (OSError, tomllib.TOMLDecodeError):
+                continue
+            out.append((d, name))
+        if d == source and out:
+            break
+    return out
 
 
 def load_table(source: str | Path, where: str | None = None) -> pd.DataFrame:

@@ -28,12 +28,13 @@ class Rows:
     mask: torch.Tensor     # (B, T) bool, True where the target token is trained on
 
 
-def encode_rows(examples: list[Example], tok: CharTokenizer) -> Rows:
+def encode_rows(examples: list[Example], tok: CharTokenizer, loss_on_prompt: bool = False) -> Rows:
     seqs, starts = [], []
     for ex in examples:
         p = tok.encode(ex.prompt)
         seqs.append([tok.bos_id] + p + tok.encode(ex.target) + [tok.eos_id])
-        starts.append(len(p))  # target position index (in the shifted sequence) of the answer
+        # target position index (in the shifted sequence) of the first trained token
+        starts.append(0 if loss_on_prompt else len(p))
     lengths = np.array([len(s) - 1 for s in seqs])
     T = int(lengths.max())
     full = np.full((len(seqs), T + 1), tok.pad_id, dtype=np.int64)
@@ -67,7 +68,8 @@ class Mixture:
         return dict(sorted(groups.items()))
 
     def batch(self, step: int, batch_size: int, split: str = TRAIN) -> list[Rows]:
-        return [encode_rows(exs, self.tok) for exs in self.examples(step, batch_size, split).values()]
+        return [encode_rows(exs, self.tok, self.tasks[t].loss_on_prompt)
+                for t, exs in self.examples(step, batch_size, split).items()]
 
     def max_len(self, probes: int = 2000) -> int:
         """Longest sequence (with BOS and EOS) seen in a sample of each task."""

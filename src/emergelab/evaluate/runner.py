@@ -77,6 +77,10 @@ def evaluate_model(scorer, eval_tasks: list[EvalTask], seed: int = 0, n_boot: in
                             "metric": m, "value": agg.value, "ci_low": agg.ci_low,
                             "ci_high": agg.ci_high, "n": agg.n,
                             "baseline": et.baselines[m], "higher_is_better": agg.higher_is_better})
+        if getattr(scorer, "char_level", False):
+            for extra in et.task.extra_metrics(scorer, et.examples):
+                results.append({"task": et.task.name, "variant": et.task.variant, "shots": 0,
+                                "ci_low": np.nan, "ci_high": np.nan, **extra})
         if hasattr(et.task, "stored_bits"):
             correct = [v == 1.0 for v in per_metric["exact_match"]]
             bits = et.task.stored_bits(et.examples, correct)

@@ -71,6 +71,8 @@ class CharScorer:
     """Our GPT with the character tokenizer, behind the interface the evaluator uses (the
     Hugging Face scorer in hf_scoring.py has the same three methods)."""
 
+    char_level = True  # one token per character: task metrics may index tokens by character
+
     def __init__(self, model, batch_size: int = 256) -> None:
         self.model, self.batch_size, self.tok = model, batch_size, CharTokenizer()
 

@@ -4,7 +4,9 @@ multiplication.
 Operands are zero-padded to a fixed width and answers to the widest possible result, so every
 answer digit has a fixed place. `reversed` writes the answer least-significant digit first, the
 order in which the carries are computed (Lee et al. 2023, "Teaching arithmetic to small
-transformers"); `plain` writes it the usual way.
+transformers"); `plain` writes it the usual way; `scratchpad` (addition) writes the column sums
+with their carries, least significant first, then `#` and the answer: exact match reads only the
+answer after the last `#` (Nye et al. 2021 scratchpads).
 """
 
 from __future__ import annotations
@@ -45,13 +47,26 @@ class _MultiDigit(Task):
 
 class Add(_MultiDigit):
     name = "add"
-    description = "n-digit addition, e.g. 123+456= -> 0579 (reversed: 9750)"
+    variants = ("plain", "reversed", "scratchpad")
+    description = ("n-digit addition, e.g. 123+456= -> 0579 (reversed: 9750; scratchpad: "
+                   "3+6+0=9;2+5+0=7;1+4+0=5;#0579)")
 
     def sample(self, rng: random.Random) -> Example:
         hi = 10**self.digits
         a, b = rng.randrange(hi), rng.randrange(hi)
         s = _fmt(a + b, self.digits + 1, self.variant == "reversed")
-        return Example(f"{a:0{self.digits}d}+{b:0{self.digits}d}=", s, s, {"a": a, "b": b})
+        prompt = f"{a:0{self.digits}d}+{b:0{self.digits}d}="
+        if self.variant != "scratchpad":
+            return Example(prompt, s, s, {"a": a, "b": b})
+        steps, carry = [], 0
+        for i in range(self.digits):  # column by column, as written by hand
+            x, y = a // 10**i % 10, b // 10**i % 10
+            steps.append(f"{x}+{y}+{carry}={x + y + carry}")
+            carry = (x + y + carry) // 10
+        return Example(prompt, ";".join(steps) + f";#{s}", s, {"a": a, "b": b})
+
+    def extract_answer(self, generated: str) -> str:
+        return generated.rsplit("#", 1)[-1] if self.variant == "scratchpad" else generated
 
 
 class Mul(_MultiDigit):

@@ -48,6 +48,8 @@ class Task:
     eval_fraction: float = 0.2
     # Memorisation tasks (facts) evaluate on what they trained on, by design.
     memorisation: bool = False
+    # Train on the prompt's tokens too (language-model style), not only on the answer.
+    loss_on_prompt: bool = False
 
     def __init__(self, variant: str = "plain") -> None:
         if variant not in self.variants:
@@ -95,6 +97,11 @@ class Task:
         return list(seen.values())
 
     # -- scoring ------------------------------------------------------------------------------
+    def extra_metrics(self, scorer, examples: list[Example]) -> list[dict]:
+        """Task-specific result rows beyond the shared metrics (computed with a character-level
+        scorer); none by default."""
+        return []
+
     def normalize(self, text: str) -> str:
         """Canonical form of an answer: surrounding and inner spaces removed."""
         return "".join(text.split())
