@@ -22,13 +22,20 @@ console = Console()
 err_console = Console(stderr=True)
 
 
-def _run_and_report(cfg, out: Path, quiet: bool) -> None:
+def _run_and_report(cfg, out: Path, quiet: bool, probes=None, stop_on_alert: bool = False) -> None:
     from .pipeline import run_any
     from .report.plots import write_plots
     from .report.summary import findings, results_table
     from .store import read_results
+    from .train.monitor import StoppedOnAlert
 
-    for run_dir in run_any(cfg, out, quiet=quiet, console=err_console):
+    try:
+        dirs = run_any(cfg, out, quiet=quiet, console=err_console, probes=probes,
+                       stop_on_alert=stop_on_alert)
+    except StoppedOnAlert as stop:
+        err_console.print(f"stopped: {stop}", highlight=False)
+        raise typer.Exit(3)
+    for run_dir in dirs:
         results = read_results(run_dir)
         plots = write_plots(results, run_dir / "report")
         if run_dir != out:
@@ -56,14 +63,22 @@ def demo(out: Path = typer.Option(Path("emergelab-demo"), help="run directory"),
 def run_cmd(out: Path = typer.Option(..., help="run directory (resumes if it holds this run)"),
             preset: Optional[str] = typer.Option(None, help="a named preset (see `emergelab presets`)"),
             config: Optional[Path] = typer.Option(None, help="a TOML config file"),
+            probes: Optional[Path] = typer.Option(None, help="a probes TOML: capabilities to watch "
+                                                  "during training (monitor.jsonl in --out)"),
+            stop_on_alert: bool = typer.Option(False, "--stop-on-alert",
+                                               help="stop (after a checkpoint) when a probe "
+                                                    "alerts; exit code 3"),
             quiet: bool = typer.Option(False, "--quiet", help="no progress bar")) -> None:
-    """Train and evaluate a ladder from a preset or a TOML config."""
+    """Train and evaluate a ladder (or a suite of experiments) from a preset or a TOML config."""
     from .config import load_config, load_preset
+    from .train.monitor import load_probes
 
     if (preset is None) == (config is None):
         raise UserError("give exactly one of --preset or --config")
+    if stop_on_alert and probes is None:
+        raise UserError("--stop-on-alert needs --probes")
     cfg = load_preset(preset) if preset else load_config(config)
-    _run_and_report(cfg, out, quiet)
+    _run_and_report(cfg, out, quiet, load_probes(probes) if probes else None, stop_on_alert)
 
 
 @app.command()
@@ -71,10 +86,19 @@ def presets() -> None:
     """List the named presets."""
     from .config import load_preset, preset_names
 
+    def line(cfg) -> str:
+        tasks = ", ".join(t.name if not t.variant else f"{t.name}/{t.variant}" for t in cfg.tasks)
+        return (f"{len(cfg.ladder.d_models) * len(cfg.ladder.seeds)} models, "
+                f"{cfg.train.steps} steps, tasks {tasks}")
+
     for name in preset_names():
         cfg = load_preset(name)
-        console.print(f"{name}: {len(cfg.ladder.d_models) * len(cfg.ladder.seeds)} models, "
-                      f"{cfg.train.steps} steps, tasks {', '.join(t.name for t in cfg.tasks)}")
+        if hasattr(cfg, "experiments"):
+            console.print(f"{name}: a suite of {len(cfg.experiments)} experiments", highlight=False)
+            for exp in cfg.experiments:
+                console.print(f"  {exp.name}: {line(exp)}", highlight=False)
+        else:
+            console.print(f"{name}: {line(cfg)}", highlight=False)
 
 
 @app.command()
@@ -332,30 +356,12 @@ def plan(compute: float = typer.Option(..., help="training compute C in FLOPs (C
     console.print(table)
 
 
-@app.command()
-def analyze(source: Path = typer.Argument(..., help="results CSV/Parquet, a run dir, or a dir of "
-                                                     "lm-evaluation-harness JSON"),
-            x: Optional[str] = typer.Option(None, help="scale column (default params_nonembed, "
-                                                       "else params)"),
-            where: Optional[str] = typer.Option(None, help="DuckDB SQL expression to filter rows"),
-            backtest: int = typer.Option(0, min=0, help="fit without the largest K points, "
-                                                        "predict them, report the error"),
-            json_out: bool = typer.Option(False, "--json", help="print a JSON array"),
-            plot: Optional[Path] = typer.Option(None, help="write PNG curves to this directory"),
-            pool: bool = typer.Option(False, "--pool-families",
-                                      help="one curve across all families (cross-family scaling)"),
-            seed: int = typer.Option(0, help="bootstrap seed")) -> None:
-    """Detect and classify emergence in every curve of a results table."""
-    from rich.table import Table
-
+def _analyzed_curves(source: Path, x: Optional[str], where: Optional[str], pool: bool,
+                     backtest: int, seed: int):
+    """(curves, their analysis rows, x) of a results source; shared by analyze and compare."""
     from .analysis.emergence import analyze_curves, build_curves
     from .sources import load_table, numeric_column
 
-    if plot is not None:  # fail before any work, not after
-        try:
-            plot.mkdir(parents=True, exist_ok=True)
-        except OSError as err:
-            raise UserError(f"cannot write to --plot {plot}: {err.strerror}") from None
     df = load_table(source, where)
     for col in ("task", "metric", "value"):
         if col not in df.columns:
@@ -384,7 +390,70 @@ def analyze(source: Path = typer.Argument(..., help="results CSV/Parquet, a run 
             mine = [c for c in curves if c.keys.get("family") == family]
             if not used.empty and mine:
                 attach_examples(mine, per_example_scores(run_dir, used, x))
-    results = analyze_curves(curves, backtest, seed)
+    return curves, analyze_curves(curves, backtest, seed), x
+
+
+@app.command()
+def compare(run_a: Path = typer.Argument(..., help="results of the first recipe (run dir, CSV, ...)"),
+            run_b: Path = typer.Argument(..., help="results of the second recipe"),
+            x: Optional[str] = typer.Option(None, help="scale column (default params_nonembed)"),
+            metric: str = typer.Option("exact_match", help="the metric whose thresholds to compare"),
+            json_out: bool = typer.Option(False, "--json", help="print JSON"),
+            seed: int = typer.Option(0, help="bootstrap seed")) -> None:
+    """Threshold shift of every task between two runs (e.g. direct vs chain-of-thought data):
+    how many decades earlier or later it emerges, with a 95% interval and a significance call."""
+    from rich.table import Table
+
+    from .analysis.compare import compare_thresholds
+
+    curves_a, _, x_a = _analyzed_curves(run_a, x, None, False, 0, seed)
+    curves_b, _, _ = _analyzed_curves(run_b, x_a, None, False, 0, seed + 1)
+    rows = compare_thresholds(curves_a, curves_b, metric, seed)
+    if not rows:
+        raise UserError(f"no task has a {metric} curve in both {run_a} and {run_b}")
+    if json_out:
+        _print_json(rows)
+        return
+    table = Table(title=f"{metric} thresholds: {run_b} vs {run_a} (x = {x_a})")
+    for col in ("task", "variant A", "variant B", "class A", "class B", "threshold A",
+                "threshold B", "shift (decades)", "95% CI", "significant"):
+        table.add_column(col)
+
+    def fmt(v, spec=".3g"):
+        return "" if v is None else format(v, spec)
+
+    for r in rows:
+        ci = r["shift_ci"]
+        table.add_row(r["task"], str(r["variant_a"]), str(r["variant_b"]), r["class_a"],
+                      r["class_b"], fmt(r["threshold_a"]), fmt(r["threshold_b"]),
+                      fmt(r["shift_decades"], "+.2f"),
+                      f"[{ci[0]:+.2f}, {ci[1]:+.2f}]" if ci else "",
+                      {True: "yes", False: "no", None: ""}[r["significant"]])
+    console.print(table)
+
+
+@app.command()
+def analyze(source: Path = typer.Argument(..., help="results CSV/Parquet, a run dir, or a dir of "
+                                                     "lm-evaluation-harness JSON"),
+            x: Optional[str] = typer.Option(None, help="scale column (default params_nonembed, "
+                                                       "else params)"),
+            where: Optional[str] = typer.Option(None, help="DuckDB SQL expression to filter rows"),
+            backtest: int = typer.Option(0, min=0, help="fit without the largest K points, "
+                                                        "predict them, report the error"),
+            json_out: bool = typer.Option(False, "--json", help="print a JSON array"),
+            plot: Optional[Path] = typer.Option(None, help="write PNG curves to this directory"),
+            pool: bool = typer.Option(False, "--pool-families",
+                                      help="one curve across all families (cross-family scaling)"),
+            seed: int = typer.Option(0, help="bootstrap seed")) -> None:
+    """Detect and classify emergence in every curve of a results table."""
+    from rich.table import Table
+
+    if plot is not None:  # fail before any work, not after
+        try:
+            plot.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise UserError(f"cannot write to --plot {plot}: {err.strerror}") from None
+    curves, results, x = _analyzed_curves(source, x, where, pool, backtest, seed)
     if plot:
         from .report.curves import plot_curves
 
@@ -421,7 +490,9 @@ def _fail(message: str) -> None:
 
 def main() -> None:
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)  # Click returns Exit codes instead of raising here
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except UserError as err:
         _fail(str(err))
     except KeyboardInterrupt:

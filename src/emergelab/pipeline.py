@@ -108,8 +108,10 @@ def evaluate_member(cfg: RunConfig, member: Member, out: Path, eval_tasks: list[
             on_done()
 
 
-def run(cfg: RunConfig, out: Path, quiet: bool = False, console: Console | None = None) -> Path:
-    """Train and evaluate the whole ladder of cfg into out; returns out."""
+def run(cfg: RunConfig, out: Path, quiet: bool = False, console: Console | None = None,
+        monitor=None) -> Path:
+    """Train and evaluate the whole ladder of cfg into out; returns out. monitor: a
+    CapabilityMonitor watching every member's training (train/monitor.py)."""
     out = Path(out)
     prepare_out_dir(out, cfg)
     handler = logging.FileHandler(out / "run.log")
@@ -135,8 +137,16 @@ def run(cfg: RunConfig, out: Path, quiet: bool = False, console: Console | None 
                 model_dir = out / "checkpoints" / m.model_id
                 base = progress.tasks[0].completed
                 member_mixture = Mixture(mixture.tasks, mixture.weights, cfg.seed * 1000 + m.seed)
-                train_member(m, member_mixture, cfg.train, model_dir,
-                             on_step=lambda s, b=base: progress.update(bar, completed=b + s))
+                stopped = train_member(m, member_mixture, cfg.train, model_dir,
+                                       on_step=lambda s, b=base: progress.update(bar, completed=b + s),
+                                       monitor=monitor)
+                if stopped is not None:
+                    from .train.monitor import StoppedOnAlert
+
+                    log.info("%s: stopped on alert at step %d", m.model_id, stopped)
+                    raise StoppedOnAlert(m.model_id, stopped,
+                                         f"{m.model_id} stopped on alert at step {stopped} "
+                                         f"(checkpoint saved); rerun the same command to resume")
                 progress.update(bar, completed=base + cfg.train.steps,
                                 description=f"eval  {m.model_id}")
                 t1 = time.time()
@@ -157,14 +167,27 @@ def run_dirs(cfg: RunConfig | SuiteConfig, out: Path) -> list[Path]:
 
 
 def run_any(cfg: RunConfig | SuiteConfig, out: Path, quiet: bool = False,
-            console: Console | None = None) -> list[Path]:
-    """Run a single ladder, or every experiment of a suite in turn (each resumable)."""
+            console: Console | None = None, probes=None, stop_on_alert: bool = False) -> list[Path]:
+    """Run a single ladder, or every experiment of a suite in turn (each resumable). probes: a
+    list of ProbeConfig watched during training, logged to OUT/monitor.jsonl."""
+    out = Path(out)
+    monitor = None
+    if probes:
+        from .train.monitor import CapabilityMonitor
+
+        say = (console or Console(stderr=True)).print
+        monitor = CapabilityMonitor(probes, out / "monitor.jsonl", stop_on_alert,  # validates
+                                    seed=getattr(cfg, "seed", 0),
+                                    alert=lambda msg: say(f"[bold red]{msg}[/bold red]"))
+        prepare_out_dir(out, cfg)
     if isinstance(cfg, SuiteConfig):
-        prepare_out_dir(Path(out), cfg)
+        prepare_out_dir(out, cfg)
         for exp, d in zip(cfg.experiments, run_dirs(cfg, out)):
             if console and not quiet:
                 console.print(f"experiment {exp.name} -> {d}", highlight=False)
-            run(exp, d, quiet=quiet, console=console)
+            run(exp, d, quiet=quiet, console=console, monitor=monitor)
     else:
-        run(cfg, out, quiet=quiet, console=console)
+        run(cfg, out, quiet=quiet, console=console, monitor=monitor)
+    if monitor is not None:
+        log.info("monitor: %.1f s spent probing", monitor.seconds)
     return run_dirs(cfg, out)

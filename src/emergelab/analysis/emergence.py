@@ -75,6 +75,7 @@ class Curve:
     higher_is_better: bool
     noise_source: str
     result: dict = field(default_factory=dict)
+    threshold_boot: np.ndarray | None = None  # bootstrap thresholds (log10 x), set by classify
     # per-example scores behind each point (from stored samples), for bootstrap over examples
     examples: list[np.ndarray] | None = None
 
@@ -261,9 +262,9 @@ def _crossing(t: np.ndarray, Y: np.ndarray, level: np.ndarray) -> np.ndarray:
     return out
 
 
-def _threshold(c: Curve, sub: slice, t, y, lower: float, rng) -> tuple[float, list[float], float]:
-    """Threshold, its 95% interval and the 10-90% width in decades, on points c[sub] (oriented
-    t, y given)."""
+def _threshold(c: Curve, sub: slice, t, y, lower: float, rng):
+    """Threshold, its 95% interval, the 10-90% width in decades and the bootstrap thresholds
+    (log10), on points c[sub] (oriented t, y given)."""
     upper = y.max()
     mid = np.array([(lower + upper) / 2])
     thr = _crossing(t, y[None], mid)[0]
@@ -285,7 +286,7 @@ def _threshold(c: Curve, sub: slice, t, y, lower: float, rng) -> tuple[float, li
     boot = _crossing(t, Y, mids)
     boot = boot[np.isfinite(boot)]
     ci = [float(10 ** np.quantile(boot, 0.025)), float(10 ** np.quantile(boot, 0.975))] if len(boot) else None
-    return float(10**thr) if np.isfinite(thr) else None, ci, sharp
+    return float(10**thr) if np.isfinite(thr) else None, ci, sharp, boot
 
 
 def classify(c: Curve, rng: np.random.Generator) -> dict:
@@ -331,7 +332,8 @@ def classify(c: Curve, rng: np.random.Generator) -> dict:
         lower = b if (b is not None and res["classification"] != "u_shaped") else (
             y[i_min] if res["classification"] == "u_shaped" else y[0])
         sub = slice(i_min, None) if res["classification"] == "u_shaped" else slice(None)
-        thr, ci, sharp = _threshold(c, sub, t[sub], y[sub], lower, rng)
+        thr, ci, sharp, boot = _threshold(c, sub, t[sub], y[sub], lower, rng)
+        c.threshold_boot = boot  # for comparing thresholds between runs (analysis/compare.py)
         res.update(threshold=thr, threshold_ci=ci, sharpness=sharp,
                    threshold_ci_from="examples" if c.examples is not None else c.noise_source)
     return res

@@ -28,6 +28,8 @@ def bootstrap_mean_ci(values: np.ndarray, n_boot: int = 1000, level: float = 0.9
         return (math.nan, math.nan)
     if values.size == 1 or np.all(values == values[0]):
         return (float(values[0]), float(values[0]))
+    if n_boot <= 0:  # no interval asked for (e.g. a training-time probe)
+        return (math.nan, math.nan)
     rng = np.random.default_rng(seed)
     idx = rng.integers(0, values.size, size=(n_boot, values.size))
     means = values[idx].mean(axis=1)

@@ -78,10 +78,13 @@ def validation_loss(model: GPT, groups: list[Rows], autocast) -> float:
 
 def train_member(member: Member, mixture: Mixture, cfg: TrainConfig, model_dir: Path,
                  on_step: Callable[[int], None] | None = None,
-                 stop_at: int | None = None) -> None:
+                 stop_at: int | None = None,
+                 monitor: Callable[[str, int, GPT], bool] | None = None) -> int | None:
     """Train one member, writing checkpoints to model_dir; resumes if a train_state exists.
 
     stop_at ends the loop early after that step's work (as a kill would), for resume tests.
+    monitor(model_id, step, model) runs after every step; when it returns True a checkpoint is
+    saved and training stops: the step is returned (None when training ran to the end).
     """
     model_dir = Path(model_dir)
     state_dir = model_dir / "train_state"
@@ -126,5 +129,9 @@ def train_member(member: Member, mixture: Mixture, cfg: TrainConfig, model_dir: 
             checkpoint(step + 1)
         if on_step:
             on_step(step + 1)
+        if monitor is not None and monitor(member.model_id, step + 1, model):
+            if step + 1 not in ckpts:
+                checkpoint(step + 1)
+            return step + 1
         if stop_at is not None and step + 1 >= stop_at:
             return
