@@ -359,6 +359,8 @@ def plan(compute: float = typer.Option(..., help="training compute C in FLOPs (C
 def _analyzed_curves(source: Path, x: Optional[str], where: Optional[str], pool: bool,
                      backtest: int, seed: int):
     """(curves, their analysis rows, x) of a results source; shared by analyze and compare."""
+    import pandas as pd
+
     from .analysis.emergence import analyze_curves, build_curves
     from .sources import load_table, numeric_column
 
@@ -375,10 +377,21 @@ def _analyzed_curves(source: Path, x: Optional[str], where: Optional[str], pool:
     if skipped:
         err_console.print(f"note: {skipped} rows have no {x} and are left out (try --x params)",
                           highlight=False)
+    loss_axis = x.endswith("loss")
+    if loss_axis:
+        # abilities against the model's loss (Du et al. 2024): every checkpoint of every size is
+        # a point, lower loss is "further"; curves run on 1/loss so the classifier's scale
+        # direction holds, and thresholds are reported back as losses. One pooled curve per
+        # task, and one per model to see whether they cross at a common loss.
+        df = df[df[x] > 0].copy()
+        df[x] = 1.0 / df[x]
+        per_model = df.copy()
+        per_model["family"] = per_model["family"].astype(str) + ":" + per_model["model_id"].astype(str)
+        df = pd.concat([df, per_model]).assign(step=None, final_checkpoint=None)
     curves = build_curves(df[df[x].notna()], x, pool)
     if not curves:
         raise UserError(f"{source}: no curve has positive {x} values")
-    if source.is_dir():
+    if source.is_dir() and not loss_axis:
         # our own runs: threshold intervals by bootstrap over the stored examples
         from .analysis.emergence import attach_examples
         from .evaluate.rescore import per_example_scores
@@ -387,10 +400,19 @@ def _analyzed_curves(source: Path, x: Optional[str], where: Optional[str], pool:
         for run_dir, family in our_run_dirs(source):
             used = df if x == "step" else df[df["final_checkpoint"].astype(bool)]
             used = used[used["family"] == family]
-            mine = [c for c in curves if c.keys.get("family") == family]
+            mine = [c for c in curves if c.keys.get("family") == family
+                    or str(c.keys.get("family")).startswith(f"{family}/L")]  # depth ablations
             if not used.empty and mine:
                 attach_examples(mine, per_example_scores(run_dir, used, x))
-    return curves, analyze_curves(curves, backtest, seed), x
+    results = analyze_curves(curves, backtest, seed)
+    if loss_axis:
+        for r in results:
+            if r.get("threshold"):
+                r["threshold"] = 1.0 / r["threshold"]
+            if r.get("threshold_ci"):
+                r["threshold_ci"] = [1.0 / r["threshold_ci"][1], 1.0 / r["threshold_ci"][0]]
+            r["x"] = f"{x} (lower is further)"
+    return curves, results, x
 
 
 @app.command()

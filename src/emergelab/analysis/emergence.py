@@ -113,6 +113,14 @@ def build_curves(df: pd.DataFrame, x: str, pool_families: bool = False) -> list[
     df = df.copy()
     if pool_families:
         df["family"] = "pooled"
+    if {"n_layer", "d_model", "family"} <= set(df.columns) and df["n_layer"].notna().any():
+        # a ladder that varies depth at a fixed width (1- vs 2-layer members) is an ablation of
+        # depth, not a scale axis: one curve per depth
+        depths = df.groupby(["family", "d_model"])["n_layer"].nunique()
+        ablated = set(depths[depths > 1].index.get_level_values(0))
+        mask = df["family"].isin(ablated)
+        df.loc[mask, "family"] = (df.loc[mask, "family"].astype(str) + "/L"
+                                  + df.loc[mask, "n_layer"].astype(int).astype(str))
     for k in GROUP_KEYS:
         if k not in df.columns:
             df[k] = None

@@ -18,7 +18,8 @@ import pandas as pd  # noqa: E402
 
 from ..evaluate.metrics import ALL_METRICS  # noqa: E402
 
-CURVE_METRICS = ["exact_match", "token_accuracy", "target_logprob_mean", "token_edit_distance_norm"]
+CURVE_METRICS = ["exact_match", "token_accuracy", "target_logprob_mean", "token_edit_distance_norm",
+                 "multiple_choice_grade", "brier_score"]
 
 
 def save_figure(fig, path: Path, dpi: int = 110) -> Path:
@@ -46,6 +47,18 @@ def _mean_over_seeds(df: pd.DataFrame, x: str) -> pd.DataFrame:
     return df.groupby(["task", "variant", "metric", x], as_index=False)["norm"].mean()
 
 
+def _headline(results: pd.DataFrame) -> pd.DataFrame:
+    """Each task's headline metric: exact match, or the multiple-choice grade."""
+    mc = set(results.loc[results["metric"] == "multiple_choice_grade", "task"])
+    want = np.where(results["task"].isin(mc), "multiple_choice_grade", "exact_match")
+    return results[results["metric"] == want]
+
+
+def _ylim(ax, values) -> None:
+    lo = float(np.nanmin(values)) if len(values) else 0.0
+    ax.set_ylim(min(-0.1, lo - 0.05), 1.05)  # below-chance dips (U-shapes) stay visible
+
+
 def plot_size_curves(results: pd.DataFrame, path: Path) -> Path:
     """One panel per task, x = non-embedding parameters (log), one line per metric, final
     checkpoints, seeds averaged."""
@@ -59,41 +72,92 @@ def plot_size_curves(results: pd.DataFrame, path: Path) -> Path:
             line = sub[sub.metric == metric].sort_values("params_nonembed")
             if len(line):
                 ax.plot(line.params_nonembed, line.norm, marker="o", label=metric,
-                        lw=2.2 if metric == "exact_match" else 1.4)
+                        lw=2.2 if metric in ("exact_match", "multiple_choice_grade") else 1.4)
         ax.set_xscale("log")
         ax.axhline(0, color="grey", lw=0.8, ls=":")
-        ax.set_ylim(-0.1, 1.05)
+        _ylim(ax, sub.norm)
         ax.set_title(_task_label(task, variant))
         ax.set_xlabel("non-embedding parameters")
+        ax.legend(fontsize=7, loc="best")
     axes[0][0].set_ylabel("normalised score (0 = chance, 1 = perfect)")
-    axes[0][-1].legend(fontsize=8, loc="lower right")
     fig.suptitle("Emergence with scale (final checkpoints)")
     fig.tight_layout()
     return save_figure(fig, path)
 
 
-def plot_step_curves(results: pd.DataFrame, path: Path, metric: str = "exact_match") -> Path:
-    """One panel per task, x = training step (symlog, step 0 included), one line per model size,
-    coloured from small (light) to large (dark)."""
-    df = results[results["metric"] == metric]
-    df = df.assign(norm=normalised(df))
-    df = df.groupby(["task", "variant", "params_nonembed", "step"], as_index=False)["norm"].mean()
+def plot_step_curves(results: pd.DataFrame, path: Path, metric: str = "headline") -> Path:
+    """One panel per task, x = training step (symlog, step 0 included), one line per model,
+    coloured from small (light) to large (dark). metric "headline": exact match or the
+    multiple-choice grade; `icl_score` is drawn raw (nats), others normalised."""
+    df = _headline(results) if metric == "headline" else results[results["metric"] == metric]
+    raw = metric == "icl_score"
+    df = df.assign(norm=df["value"] if raw else normalised(df))
+    df = df.groupby(["task", "variant", "model_id", "params_nonembed", "step"],
+                    as_index=False)["norm"].mean()
     keys = list(df[["task", "variant"]].drop_duplicates().itertuples(index=False))
-    sizes = sorted(df.params_nonembed.unique())
-    colors = plt.cm.viridis(np.linspace(0.9, 0.1, len(sizes)))
+    models = df.drop_duplicates("model_id").sort_values("params_nonembed")["model_id"].tolist()
+    colors = dict(zip(models, plt.cm.viridis(np.linspace(0.9, 0.1, len(models)))))
     fig, axes = plt.subplots(1, len(keys), figsize=(4.2 * len(keys), 3.6), squeeze=False)
     for ax, (task, variant) in zip(axes[0], keys):
-        for size, color in zip(sizes, colors):
-            line = df[(df.task == task) & (df.variant == variant) & (df.params_nonembed == size)]
+        for model in models:
+            line = df[(df.task == task) & (df.variant == variant) & (df.model_id == model)]
             line = line.sort_values("step")
-            ax.plot(line.step, line.norm, marker=".", color=color, label=f"{size / 1e3:.0f}K")
+            if len(line):
+                ax.plot(line.step, line.norm, marker=".", color=colors[model], label=model)
         ax.set_xscale("symlog", linthresh=1)
-        ax.set_ylim(-0.1, 1.05)
+        if not raw:
+            _ylim(ax, df.norm)
         ax.set_title(_task_label(task, variant))
         ax.set_xlabel("training step")
-    axes[0][0].set_ylabel(f"{metric} (normalised)")
-    axes[0][-1].legend(fontsize=7, title="params", loc="upper left")
-    fig.suptitle(f"Emergence over training: {metric}")
+    label = "exact match / MC grade" if metric == "headline" else metric
+    axes[0][0].set_ylabel(f"{label}" + ("" if raw else " (normalised)"))
+    axes[0][-1].legend(fontsize=7, loc="best")
+    fig.suptitle(f"Over training: {label}")
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+
+def plot_generalisation(results: pd.DataFrame, task: str, path: Path) -> Path:
+    """A task evaluated on trained and on held-out items (variants `train` and `test`) over
+    steps, one panel per model: memorisation first, generalisation later (grokking)."""
+    df = results[(results["task"] == task) & (results["metric"] == "exact_match")]
+    models = df.drop_duplicates("model_id").sort_values("params_nonembed")["model_id"].tolist()
+    fig, axes = plt.subplots(1, len(models), figsize=(5 * len(models), 3.6), squeeze=False)
+    for ax, model in zip(axes[0], models):
+        sub = df[df["model_id"] == model]
+        for variant, style in (("train", "--"), ("test", "-")):
+            line = sub[sub["variant"] == variant].sort_values("step")
+            ax.plot(line.step, line.value, ls=style, marker=".",
+                    label="trained pairs" if variant == "train" else "held-out pairs")
+        ax.set_xscale("symlog", linthresh=1)
+        ax.set_ylim(-0.02, 1.02)
+        ax.set_title(f"{task}: {model}")
+        ax.set_xlabel("training step")
+        ax.legend(fontsize=8, loc="upper left")
+    axes[0][0].set_ylabel("exact match")
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+
+def plot_depth_curves(results: pd.DataFrame, path: Path) -> Path:
+    """Headline metric against parameters, one line per depth (when the ladder varies depth at
+    a fixed width: e.g. 1- against 2-layer members on in-context learning)."""
+    df = _headline(results[results["final_checkpoint"]])
+    keys = list(df[["task", "variant"]].drop_duplicates().itertuples(index=False))
+    fig, axes = plt.subplots(1, len(keys), figsize=(4.6 * len(keys), 3.6), squeeze=False)
+    for ax, (task, variant) in zip(axes[0], keys):
+        sub = df[(df.task == task) & (df.variant == variant)]
+        for depth, g in sub.groupby("n_layer"):
+            g = g.groupby("params_nonembed", as_index=False)[["value", "baseline"]].mean()
+            ax.plot(g.params_nonembed, g.value, marker="o", label=f"{depth} layer(s)")
+        if len(sub):
+            ax.axhline(sub["baseline"].mean(), color="grey", lw=0.8, ls=":", label="baseline")
+        ax.set_xscale("log")
+        ax.set_ylim(-0.02, 1.02)
+        ax.set_title(_task_label(task, variant))
+        ax.set_xlabel("non-embedding parameters")
+        ax.legend(fontsize=8, loc="best")
+    axes[0][0].set_ylabel("exact match / MC grade")
     fig.tight_layout()
     return save_figure(fig, path)
 
@@ -101,9 +165,18 @@ def plot_step_curves(results: pd.DataFrame, path: Path, metric: str = "exact_mat
 def write_plots(results: pd.DataFrame, out_dir: Path) -> list[Path]:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    paths = [plot_size_curves(results, out_dir / "emergence_size.png")]
+    paths = []
+    if results["params_nonembed"].nunique() > 1:
+        paths.append(plot_size_curves(results, out_dir / "emergence_size.png"))
+    if results.groupby("d_model")["n_layer"].nunique().max() > 1:
+        paths.append(plot_depth_curves(results, out_dir / "depth.png"))
     if results["step"].nunique() > 1:
         paths.append(plot_step_curves(results, out_dir / "emergence_steps_exact_match.png"))
         paths.append(plot_step_curves(results, out_dir / "emergence_steps_token_accuracy.png",
                                       "token_accuracy"))
+        if (results["metric"] == "icl_score").any():
+            paths.append(plot_step_curves(results, out_dir / "icl_score_steps.png", "icl_score"))
+        for task in sorted(results["task"].unique()):
+            if {"train", "test"} <= set(results.loc[results["task"] == task, "variant"]):
+                paths.append(plot_generalisation(results, task, out_dir / f"{task}_train_vs_test.png"))
     return paths
