@@ -19,23 +19,29 @@ from emergelab.tasks.modular import SYMBOLS
 from .conftest import run_cli
 
 
+def _pairs(prompt):
+    context, query = prompt.rsplit("?", 1)
+    return re.findall(r"([a-z])([A-Z])", context), query
+
+
 def test_icl_map_needs_the_context_and_varies_the_answer_position():
     task = build_task("icl_map")
     rng = random.Random(0)
     where = set()
     for _ in range(300):
         ex = task.sample(rng)
-        pairs, query = ex.prompt.split(" ?")
-        shown = dict(p for p in (tuple(s) for s in pairs.split(" ")))
-        assert shown[query] == ex.target  # the answer is in the context...
-        assert len(set(k for k, _ in (tuple(s) for s in pairs.split(" ")))) == ex.meta["keys"]
-        where.add(pairs.index(query))  # ...at a position that varies
-    assert len(where) > 10
-    # two prompts never share a mapping by construction: the same key maps differently
-    maps = [dict(tuple(s) for s in task.sample(rng).prompt.split(" ?")[0].split(" "))
-            for _ in range(200)]
-    a_values = {m["a"] for m in maps if "a" in m}
-    assert len(a_values) > 5
+        pairs, query = _pairs(ex.prompt)
+        assert dict(pairs)[query] == ex.target  # the answer is in the context...
+        assert len({k for k, _ in pairs}) == ex.meta["keys"]
+        assert len(dict(pairs)) == len(set(dict(pairs).values()))  # a mapping, one value a key
+        where.add(ex.prompt.index(query + ex.target))  # ...at a position that varies
+    assert len(where) > 20
+    # the gaps vary too: values do not sit on a fixed grid
+    gaps = {len(g) for _ in range(50) for g in re.findall(r"[A-Z]( +)", task.sample(rng).prompt)}
+    assert gaps == {1, 2, 3}
+    # a fresh mapping per prompt: the same key maps to many values across prompts
+    a_values = {dict(_pairs(task.sample(rng).prompt)[0]).get("a") for _ in range(300)}
+    assert len(a_values - {None}) > 5
     exs = task.eval_set(100, 0)
     assert task.baselines(exs)["exact_match"] == pytest.approx(
         np.mean([1 / e.meta["keys"] for e in exs]))
@@ -53,19 +59,16 @@ def test_icl_map_trains_on_the_whole_sequence():
 
 class _PlantedScorer:
     """A stand-in model whose log-probability of each context character is planted: value
-    tokens cost 3 nats in the first third of the pairs and 1 nat later."""
+    tokens (uppercase) cost 3 nats in the first third of the pairs and 1 nat later."""
 
     char_level = True
 
     def teacher_forced(self, examples):
         out = []
         for e in examples:
-            n_pairs = (len(e.target) + 1) // 3
-            third = max(1, n_pairs // 3)
-            lps = []
-            for i in range(len(e.target)):
-                pair = i // 3
-                lps.append(-3.0 if (i % 3 == 1 and pair < third) else -1.0)
+            values = [i for i, ch in enumerate(e.target) if ch.isupper()]
+            early = set(values[:max(1, len(values) // 3)])
+            lps = [-3.0 if i in early else -1.0 for i in range(len(e.target))]
             out.append((lps, [True] * len(lps)))
         return out
 
