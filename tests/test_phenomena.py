@@ -276,6 +276,8 @@ def test_suite_runs_each_experiment_and_analyze_reads_them_all(tmp_path):
     assert {row["family"] for row in rows} == {"first", "second"}
     assert any(row["task"] == "distractor" and row["metric"] == "multiple_choice_grade"
                for row in rows)
+    r = run_cli("analyze", tmp_path / "s" / "first", "--x", "step", "--json")  # step axis
+    assert r.returncode == 0, r.stderr
     r = run_cli("compare", tmp_path / "s" / "first", tmp_path / "s" / "second", "--json")
     assert r.returncode == 0, r.stderr
     assert [row["task"] for row in json.loads(r.stdout)] == ["add1"]

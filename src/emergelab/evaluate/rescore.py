@@ -21,7 +21,7 @@ def per_example_scores(run_dir: Path, results: pd.DataFrame, x: str) -> pd.DataF
     for t in cfg.tasks:
         task = build_task(t.name, t.variant, **t.options)
         tasks[(task.name, task.variant)] = task
-    keep = results[["model_id", "step", x]].drop_duplicates()
+    keep = results[list(dict.fromkeys(["model_id", "step", x]))].drop_duplicates()
     samples = read_samples(run_dir).merge(
         keep, on=["model_id", "step"])
     rows = []
