@@ -225,43 +225,14 @@ def test_bad_probes_are_one_line(tmp_path, content, needle):
     assert not (tmp_path / "o").exists()
 
 
-SUITE = """
-name = "two"
-[[experiments]]
-name = "first"
-[experiments.ladder]
-d_models = [8, 12, 16, 24]
-[experiments.train]
-steps = 12
-batch_size = 16
-checkpoints = 2
-val_batch = 16
-[experiments.eval]
-bootstrap = 20
-every_checkpoint = false
-[[experiments.tasks]]
-name = "add1"
-n_eval = 20
+def _experiment(name: str, tasks: list[str]) -> str:
+    head = (f'[[experiments]]\nname = "{name}"\n[experiments.ladder]\nd_models = [8, 12, 16, 24]\n'
+            "[experiments.train]\nsteps = 12\nbatch_size = 16\ncheckpoints = 2\nval_batch = 16\n"
+            "[experiments.eval]\nbootstrap = 20\nevery_checkpoint = false\n")
+    return head + "".join(f'[[experiments.tasks]]\nname = "{t}"\nn_eval = 20\n' for t in tasks)
 
-[[experiments]]
-name = "second"
-[experiments.ladder]
-d_models = [8, 12, 16, 24]
-[experiments.train]
-steps = 12
-batch_size = 16
-checkpoints = 2
-val_batch = 16
-[experiments.eval]
-bootstrap = 20
-every_checkpoint = false
-[[experiments.tasks]]
-name = "add1"
-n_eval = 20
-[[experiments.tasks]]
-name = "distractor"
-n_eval = 20
-"""
+
+SUITE = 'name = "two"\n' + _experiment("first", ["add1"]) + _experiment("second", ["add1", "distractor"])
 
 
 def test_suite_runs_each_experiment_and_analyze_reads_them_all(tmp_path):
