@@ -93,7 +93,7 @@ def main() -> None:
     from lm_eval.models.huggingface import HFLM
     from lm_eval.tasks import TaskManager
 
-    from emergelab.evaluate.external import build_eval_tasks
+    from emergelab.evaluate.external import tasks_from_specs
     from emergelab.evaluate.hf_scoring import HFScorer
     from emergelab.evaluate.runner import evaluate_model
     from emergelab.tasks.lmeval_export import export_lmeval_tasks
@@ -111,7 +111,7 @@ def main() -> None:
     for shape, rows in shapes.items():
         data = work / f"bench_{shape}.jsonl"
         data.write_text("".join(json.dumps(r) + "\n" for r in rows))
-        (et,) = build_eval_tasks([str(data)], args.examples, 0)
+        (et,) = tasks_from_specs([str(data)], args.examples, 0)
         export_lmeval_tasks([et], work / "tasks")
         ctx = sum(len(tok(r["prompt"])["input_ids"]) for r in rows) / len(rows)
         opt = sum(len(tok(c, add_special_tokens=False)["input_ids"]) for r in rows

@@ -12,7 +12,7 @@ transformers = pytest.importorskip("transformers")
 from emergelab.config import TrainConfig  # noqa: E402
 from emergelab.data.mixture import Mixture  # noqa: E402
 from emergelab.data.tokenizer import CharTokenizer  # noqa: E402
-from emergelab.evaluate.external import build_eval_tasks, evaluate_models  # noqa: E402
+from emergelab.evaluate.external import tasks_from_specs, evaluate_models  # noqa: E402
 from emergelab.evaluate.hf_scoring import HFScorer, load_hf_model  # noqa: E402
 from emergelab.evaluate.runner import evaluate_model  # noqa: E402
 from emergelab.models.gpt import GPTConfig  # noqa: E402
@@ -114,7 +114,7 @@ def _mc_file(tmp_path):
 def test_scores_do_not_depend_on_batch_size(trained, tmp_path, which):
     path = trained[1] if which == "ours-exported" else _tiny_bpe_llama(tmp_path)
     model, tok = load_hf_model(path)
-    tasks = build_eval_tasks(["add1", "word_problem/cot", str(_mc_file(tmp_path))], 25, 0)
+    tasks = tasks_from_specs(["add1", "word_problem/cot", str(_mc_file(tmp_path))], 25, 0)
     runs = [evaluate_model(HFScorer(model, tok, bs), tasks, n_boot=20)[0] for bs in (1, 4, 32)]
     for samples in runs[1:]:
         for s1, s in zip(runs[0], samples):

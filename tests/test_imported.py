@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from emergelab.errors import UserError
-from emergelab.evaluate.external import build_eval_tasks
+from emergelab.evaluate.external import tasks_from_specs
 from emergelab.evaluate.metrics import multiple_choice_metrics
 from emergelab.evaluate.runner import evaluate_model
 from emergelab.evaluate.scoring import CharScorer
@@ -69,7 +69,7 @@ def test_multiple_choice_grade_equals_independent_loglik_argmax(tmp_path):
     model = GPT(GPTConfig(vocab_size=99, block_size=64, n_layer=1, n_head=2, d_model=16)).eval()
     for p in model.parameters():
         torch.nn.init.normal_(p, std=0.5)
-    (et,) = build_eval_tasks([str(path)], 100, 0)
+    (et,) = tasks_from_specs([str(path)], 100, 0)
     _, results = evaluate_model(CharScorer(model, batch_size=5), [et], n_boot=20)
     grade = next(r["value"] for r in results if r["metric"] == "multiple_choice_grade")
     from emergelab.data.tokenizer import CharTokenizer

@@ -186,10 +186,10 @@ def export_lmeval_cmd(out_dir: Path = typer.Argument(..., help="directory for th
                       n: int = typer.Option(200, "--n", min=1, help="examples per task"),
                       seed: int = typer.Option(0, help="seed of the held-out examples")) -> None:
     """Our tasks as lm-evaluation-harness task YAML with local JSONL data."""
-    from .evaluate.external import build_eval_tasks
+    from .evaluate.external import tasks_from_specs
     from .tasks.lmeval_export import export_lmeval_tasks, lmeval_name
 
-    eval_tasks = build_eval_tasks(_split_list(tasks_), n, seed)
+    eval_tasks = tasks_from_specs(_split_list(tasks_), n, seed)
     for path in export_lmeval_tasks(eval_tasks, out_dir):
         console.print(f"wrote {path}")
     names = ",".join(lmeval_name(et.task) for et in eval_tasks)

@@ -44,7 +44,7 @@ def expand_models(specs: list[str]) -> list[Path]:
     return out
 
 
-def build_eval_tasks(specs: list[str], n: int, seed: int) -> list[EvalTask]:
+def tasks_from_specs(specs: list[str], n: int, seed: int) -> list[EvalTask]:
     """Task names (`add1`, `add/reversed`) or task files (BIG-bench .json, .jsonl)."""
     tasks = []
     for spec in specs:
@@ -132,7 +132,7 @@ def evaluate_models(models: list[str], tasks: list[str], out: Path, n: int = 200
     """Evaluate every model on every task into out/results and out/samples; returns the
     partitions written (models already evaluated in out are skipped)."""
     paths = expand_models(models)
-    eval_tasks = build_eval_tasks(tasks, n, seed)
+    eval_tasks = tasks_from_specs(tasks, n, seed)
     manifest = {"tasks": tasks, "n": n, "seed": seed}  # more models may join later
     out = Path(out)
     man_path = out / "eval.json"

@@ -10,6 +10,7 @@ has.
 
 from __future__ import annotations
 
+import inspect
 import os
 from pathlib import Path
 
@@ -72,8 +73,6 @@ class HFScorer:
         self._prompt_ids: dict[str, list[int]] = {}
         self._newline_ids: set[int] | None = None
         self._packing: bool | None = None  # packed options work on this model (checked once)
-        import inspect
-
         self._logits_to_keep = "logits_to_keep" in inspect.signature(model.forward).parameters
 
     # -- tokenisation -------------------------------------------------------------------------
