@@ -13,6 +13,7 @@ from emergelab.analysis.compare import compare_thresholds
 from emergelab.analysis.emergence import analyze_curves, build_curves
 from emergelab.data.mixture import encode_rows
 from emergelab.data.tokenizer import CharTokenizer
+from emergelab.errors import UserError
 from emergelab.tasks import EVAL, TRAIN, build_task
 from emergelab.tasks.modular import SYMBOLS
 
@@ -34,6 +35,8 @@ def test_icl_map_needs_the_context_and_varies_the_answer_position():
         assert dict(pairs)[query] == ex.target  # the answer is in the context...
         assert len({k for k, _ in pairs}) == ex.meta["keys"]
         assert len(dict(pairs)) == len(set(dict(pairs).values()))  # a mapping, one value a key
+        counts = {pairs.count(p) for p in set(pairs)}
+        assert len(counts) == 1 and counts <= {2, 3}  # every key shown equally often
         where.add(ex.prompt.index(query + ex.target))  # ...at a position that varies
     assert len(where) > 20
     # the gaps vary too: values do not sit on a fixed grid
@@ -45,6 +48,22 @@ def test_icl_map_needs_the_context_and_varies_the_answer_position():
     exs = task.eval_set(100, 0)
     assert task.baselines(exs)["exact_match"] == pytest.approx(
         np.mean([1 / e.meta["keys"] for e in exs]))
+
+
+def test_repeat_continues_the_period():
+    task = build_task("repeat")
+    rng = random.Random(0)
+    periods = set()
+    for _ in range(200):
+        ex = task.sample(rng)
+        p, text = ex.meta["period"], ex.prompt + ex.target
+        assert 6 <= p <= 16 and len(ex.target) == 4
+        assert all(text[i] == text[i - p] for i in range(p, len(text)))  # a copy one period back
+        assert len(ex.prompt) >= p + 4  # the answer is always already shown once
+        periods.add(p)
+    assert periods == set(range(6, 17))
+    with pytest.raises(UserError, match="repeat"):
+        build_task("repeat", min_period=10, max_period=5)
 
 
 def test_icl_map_trains_on_the_whole_sequence():

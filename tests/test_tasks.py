@@ -79,6 +79,62 @@ def test_facts_world_has_unique_names_and_evaluates_stored_facts():
     assert bits == pytest.approx(50 * (4 + 3 + 5 + 6) - 50 * (4 / 16 + 3 / 8 + 5 / 32 + 6 / 64))
 
 
+def test_three_step_word_problems_follow_the_story():
+    rng = random.Random(4)
+    task, cot = build_task("word_problem", "direct", steps=3), build_task("word_problem", "cot", steps=3)
+    for _ in range(300):
+        ex = task.sample(rng)
+        n = list(map(int, re.findall(r"\d+", ex.prompt)))
+        if "packs of" in ex.prompt:
+            truth = n[0] + n[1] * n[2] - n[3]
+        elif "trades" in ex.prompt:
+            truth = (n[0] - n[1] + n[2]) * n[3]
+        else:
+            truth = n[0] * n[1] - n[2] - n[3]
+        assert int(ex.target) == truth and truth >= 0
+        # the worked steps: three equations, each true, chained, ending in the answer
+        c = cot.sample(random.Random(ex.prompt))
+        eqs = c.target.split(";")[:-1]
+        assert len(eqs) == 3 and c.target.endswith(f"#{c.answer}")
+        for i, eq in enumerate(eqs):
+            lhs, rhs = eq.split("=")
+            assert eval(lhs) == int(rhs)
+            if i:  # each step uses the one before
+                assert eqs[i - 1].split("=")[1] in re.split(r"[*+-]", lhs)
+        assert int(eqs[-1].split("=")[1]) == int(c.answer)
+
+
+def test_word_problem_holds_out_numbers_not_wordings():
+    # a held-out problem's arithmetic is never trained under another name or object
+    task = build_task("word_problem", "direct")
+    held = {(e.meta["template"], e.meta["numbers"]) for e in task.eval_set(200, 0)}
+    rng = random.Random(0)
+    trained = {(e.meta["template"], e.meta["numbers"])
+               for e in (task.sample_split(rng, TRAIN) for _ in range(5000))}
+    assert held and not held & trained
+
+
+def test_facts_popularity_follows_zipf():
+    task = build_task("facts", entities=100, zipf=1.0)
+    rng = random.Random(0)
+    counts: dict[str, int] = {}
+    for _ in range(60_000):
+        name = task.sample(rng).prompt.split("'")[0]
+        counts[name] = counts.get(name, 0) + 1
+    freq = sorted(counts.values(), reverse=True)
+    # rank r drawn with probability (1/r) / H_100: H_100 = 5.187
+    assert freq[0] / 60_000 == pytest.approx(1 / 5.187, rel=0.05)
+    assert freq[0] / freq[9] == pytest.approx(10, rel=0.2)
+    # questions follow popularity too: the 40 most popular entities (45% of the draws) hold most
+    # of a 100-question evaluation set, while uniform popularity gives them 40%
+    top = set(sorted(counts, key=counts.get, reverse=True)[:40])
+    share = lambda t: sum(e.prompt.split("\'")[0] in top for e in t.eval_set(100, 0)) / 100
+    assert share(task) > 0.5
+    assert share(build_task("facts", entities=100)) < 0.5
+    with pytest.raises(UserError, match="zipf"):
+        build_task("facts", zipf=-1)
+
+
 def test_baseline_token_accuracy_matches_closed_form():
     # reversed 3-digit sums: three uniform digits (a random other answer matches each with
     # probability 1/10) and a carry digit that is 1 with probability 0.4995 (a + b >= 1000 for a, b

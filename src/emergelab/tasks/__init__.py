@@ -7,13 +7,13 @@ from .arithmetic import Add, Add1, Mul
 from .base import EVAL, TRAIN, Example, Task
 from .distractor import Distractor
 from .facts import Facts
-from .in_context import ICLMap
+from .in_context import ICLMap, Repeat
 from .instructions import Instruct
 from .modular import ModAdd
 from .word_problems import WordProblem
 
 REGISTRY: dict[str, type[Task]] = {cls.name: cls for cls in (
-    Add1, Add, Mul, Facts, WordProblem, ICLMap, Instruct, Distractor, ModAdd)}
+    Add1, Add, Mul, Facts, WordProblem, ICLMap, Repeat, Instruct, Distractor, ModAdd)}
 
 
 def build_task(name: str, variant: str | None = None, **options) -> Task:

@@ -2,6 +2,13 @@
 attributes. Nothing but memorisation can answer, so recall is bounded by what the parameters can
 store and scales smoothly with size (Allen-Zhu & Li 2024 measure ~2 bits/param for long-trained
 models; short runs store far less). The evaluation set *is* the stored facts, by design.
+
+With `zipf = s > 0` entities are as unevenly popular as in real text: the entity of popularity rank
+r is trained on in proportion to 1/r^s, and questions are asked about entities in the same
+proportion. Every model then knows the popular entities first, and growing the model adds the
+next-rarer ones, so recall rises gradually over decades of size, as knowledge benchmarks do (Kandpal
+et al. 2023: what a model knows follows how often it saw it). With uniform popularity every fact
+is equally hard, and recall jumps once a model's capacity covers the whole world.
 """
 
 from __future__ import annotations
@@ -27,10 +34,13 @@ class Facts(Task):
     description = "recall an attribute of an invented entity, e.g. 'Bokelu's pet:' -> owl"
     memorisation = True
 
-    def __init__(self, variant: str = "plain", entities: int = 400, world_seed: int = 0) -> None:
+    def __init__(self, variant: str = "plain", entities: int = 400, world_seed: int = 0,
+                 zipf: float = 0.0) -> None:
         super().__init__(variant)
         if entities < 1:
             raise ValueError("facts: entities must be at least 1")
+        if not 0 <= zipf <= 3:
+            raise ValueError("facts: zipf must be between 0 and 3")
         rng = random.Random(f"facts-world|{world_seed}")
         names: set[str] = set()
         while len(names) < entities:
@@ -47,13 +57,31 @@ class Facts(Task):
             for attr, values in self.attributes.items():
                 value = rng.choice(values)
                 self.facts.append(Example(f"{name}'s {attr}:", value, value, {"attribute": attr}))
+        # popularity rank: a seeded shuffle, so rank is not alphabetical
+        order = list(range(len(self.facts)))
+        random.Random(f"facts-popularity|{world_seed}").shuffle(order)
+        n_attr = len(self.attributes)
+        rank = {}
+        for r, entity in enumerate(dict.fromkeys(i // n_attr for i in order)):
+            rank[entity] = r
+        self.weights = [1.0 / (rank[i // n_attr] + 1) ** zipf for i in range(len(self.facts))]
+        self.zipf = zipf
 
     def sample(self, rng: random.Random) -> Example:
-        return rng.choice(self.facts)
+        if not self.zipf:
+            return rng.choice(self.facts)
+        return rng.choices(self.facts, weights=self.weights)[0]
 
     def eval_set(self, n: int, seed: int) -> list[Example]:
         rng = random.Random(f"eval|{self.name}|{seed}")  # same items for every variant
-        return list(self.facts) if n >= len(self.facts) else rng.sample(self.facts, n)
+        if n >= len(self.facts):
+            return list(self.facts)
+        if not self.zipf:
+            return rng.sample(self.facts, n)
+        # n distinct facts drawn in proportion to popularity (Efraimidis-Spirakis keys u^(1/w))
+        keys = [rng.random() ** (1.0 / w) for w in self.weights]
+        top = sorted(range(len(self.facts)), key=keys.__getitem__, reverse=True)[:n]
+        return [self.facts[i] for i in sorted(top)]
 
     def answer_alphabet(self) -> str:
         return "".join(sorted({ch for vals in self.attributes.values() for v in vals for ch in v}))

@@ -2,13 +2,21 @@
 
 `direct` asks for the number straight away; `cot` puts the intermediate steps in the target
 before the answer ("2*3=6;5+6=11;#11"), and exact match is judged on the final answer only.
+`steps = 3` adds a third operation to every story. Problems are held out by their numbers, so a
+direct answer must be computed, not recalled from the same sum told about someone else.
+
+Measured here (docs/phenomena.md): up to 0.45M parameters and 800 steps, worked steps do *not*
+come before direct answers. With one-digit operands a direct answer is learned smoothly from
+~7K parameters on, while writing the steps out exactly (copying each operand out of the story)
+lags behind; with two-digit operands neither format is learned. Small models are hurt by chain
+of thought in Wei et al. (2022) too; the column scratchpad of `add` does move its threshold.
 """
 
 from __future__ import annotations
 
 import random
 
-from .base import Example, Task
+from .base import EVAL, TRAIN, Example, Task, stable_fraction
 
 PEOPLE = [("Roger", "He", "he"), ("Maria", "She", "she"), ("Tom", "He", "he"), ("Ana", "She", "she"),
           ("Ravi", "He", "he"), ("Lena", "She", "she"), ("Omar", "He", "he"), ("Yuki", "She", "she")]
@@ -18,49 +26,80 @@ THINGS = ["ball", "apple", "pen", "card", "shell", "coin"]
 class WordProblem(Task):
     name = "word_problem"
     variants = ("direct", "cot")
-    description = "two-step word problems, e.g. 'Roger has 5 balls. He buys 2 cans of 3 balls each...'"
+    description = ("two- or three-step word problems, e.g. 'Roger has 5 balls. He buys 2 packs of 3 "
+                   "balls each...'")
     eval_fraction = 0.2
 
-    def __init__(self, variant: str = "direct", max_operand: int = 9) -> None:
+    def __init__(self, variant: str = "direct", max_operand: int = 9, steps: int = 2) -> None:
         super().__init__(variant)
         if not 9 <= max_operand <= 999:
             raise ValueError("word_problem: max_operand must be between 9 and 999")
-        # 9 keeps every problem small (a few hundred per template: a direct answer can be
-        # memorised); 99 makes the two steps real arithmetic, which only the worked steps break up
+        if steps not in (2, 3):
+            raise ValueError("word_problem: steps must be 2 or 3")
+        # 9 keeps every step a small table a model can learn; 99 makes each step real arithmetic
         self.m = max_operand
+        # a third step deepens the composition a direct answer must do in one pass
+        self.steps = steps
 
     def sample(self, rng: random.Random) -> Example:
         name, He, he = rng.choice(PEOPLE)
         thing = rng.choice(THINGS)
         kind = rng.randrange(3)
+        m = self.m
         if kind == 0:
-            a, b, c = rng.randint(2, self.m), rng.randint(2, 5), rng.randint(2, self.m)
-            text = (f"{name} has {a} {thing}s. {He} buys {b} packs of {c} {thing}s each. "
-                    f"How many {thing}s does {he} have?")
-            steps = [f"{b}*{c}={b * c}", f"{a}+{b * c}={a + b * c}"]
-            answer = a + b * c
+            a, b, c = rng.randint(2, m), rng.randint(2, 5), rng.randint(2, m)
+            text = f"{name} has {a} {thing}s. {He} buys {b} packs of {c} {thing}s each."
+            ops = [(b, "*", c), (a, "+", None)]
         elif kind == 1:
-            a = rng.randint(5, self.m)
-            b, c = rng.randint(1, a - 1), rng.randint(2, self.m)
-            text = (f"{name} has {a} {thing}s. {He} gives away {b} and then finds {c} more. "
-                    f"How many {thing}s does {he} have?")
-            steps = [f"{a}-{b}={a - b}", f"{a - b}+{c}={a - b + c}"]
-            answer = a - b + c
+            a = rng.randint(5, m)
+            b, c = rng.randint(1, a - 1), rng.randint(2, m)
+            text = f"{name} has {a} {thing}s. {He} gives away {b} and then finds {c} more."
+            ops = [(a, "-", b), (None, "+", c)]
         else:
-            a, b = rng.randint(2, 5), rng.randint(2, self.m)
+            a, b = rng.randint(2, 5), rng.randint(2, m)
             c = rng.randint(1, a * b - 1)
-            text = (f"{name} buys {a} boxes of {b} {thing}s and eats {c}. "
-                    f"How many {thing}s are left?")
-            steps = [f"{a}*{b}={a * b}", f"{a * b}-{c}={a * b - c}"]
-            answer = a * b - c
-        # The split hashes the prompt, which is the same for both variants: direct and cot hold
-        # out the same problems.
-        prompt = f"Q: {text} A:"
-        target = str(answer) if self.variant == "direct" else ";".join(steps) + f";#{answer}"
-        return Example(prompt, target, str(answer), {"template": kind})
+            text = f"{name} buys {a} boxes of {b} {thing}s and eats {c}."
+            ops = [(a, "*", b), (None, "-", c)]
+        numbers = [a, b, c]
+        if self.steps == 3:
+            value = _apply(ops)
+            if kind == 1:  # the pile is doubled or tripled
+                d = rng.randint(2, 3)
+                text += f" Then {he} trades each {thing} for {d}."
+                ops.append((None, "*", d))
+            else:  # some are lost again, never more than there are
+                d = rng.randint(1, min(m, value))
+                text += f" Then {he} loses {d}."
+                ops.append((None, "-", d))
+            numbers.append(d)
+        steps, value = [], None
+        for x, op, y in ops:  # None is the running value
+            x, y = (value if x is None else x), (value if y is None else y)
+            value = _apply([(x, op, y)])
+            steps.append(f"{x}{op}{y}={value}")
+        prompt = f"Q: {text} How many {thing}s {'are left' if kind == 2 else f'does {he} have'}? A:"
+        # The split hashes the numbers, the same for both variants: direct and cot hold out the
+        # same problems.
+        target = str(value) if self.variant == "direct" else ";".join(steps) + f";#{value}"
+        return Example(prompt, target, str(value), {"template": kind, "numbers": tuple(numbers)})
+
+    def split_of(self, example: Example) -> str:
+        """Held out by the arithmetic, not the wording: a problem whose numbers were trained under
+        another name or object would let a direct answer be recalled instead of computed."""
+        key = f"{self.name}|{example.meta['template']}|{example.meta['numbers']}"
+        return EVAL if stable_fraction(key) < self.eval_fraction else TRAIN
 
     def extract_answer(self, generated: str) -> str:
         return generated.rsplit("#", 1)[-1] if self.variant == "cot" else generated
 
     def answer_alphabet(self) -> str:
         return "0123456789" if self.variant == "direct" else "0123456789+-*=;#"
+
+
+def _apply(ops: list[tuple]) -> int:
+    """Run (x, op, y) steps left to right; None stands for the value so far."""
+    value = None
+    for x, op, y in ops:
+        x, y = (value if x is None else x), (value if y is None else y)
+        value = x * y if op == "*" else x + y if op == "+" else x - y
+    return value
