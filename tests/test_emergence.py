@@ -134,3 +134,17 @@ def test_threshold_interval_from_examples_matches_binomial_theory():
     w_plain = np.log10(plain["threshold_ci"][1] / plain["threshold_ci"][0])
     w_boot = np.log10(boot["threshold_ci"][1] / boot["threshold_ci"][0])
     assert w_boot == pytest.approx(w_plain, rel=0.35, abs=0.01)
+
+
+def test_each_family_keeps_its_own_last_checkpoint():
+    # a suite trains the same model_id in two experiments for different step counts: each
+    # experiment's curve takes that model's last step *in that experiment*
+    rows = []
+    for family, last in (("short", 800), ("long", 4000)):
+        for i, params in enumerate((1e3, 1e4, 1e5, 1e6)):
+            for step, value in ((last // 2, 0.0), (last, 0.1 * (i + 1))):
+                rows.append({"family": family, "model_id": f"m{i}", "params_nonembed": params,
+                             "task": "t", "metric": "exact_match", "step": step, "value": value})
+    curves = {c.keys["family"]: c for c in build_curves(pd.DataFrame(rows), "params_nonembed")}
+    for family in ("short", "long"):
+        assert curves[family].y == pytest.approx([0.1, 0.2, 0.3, 0.4])
