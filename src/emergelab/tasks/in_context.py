@@ -3,24 +3,25 @@ heads (Olsson et al. 2022), so two attention layers.
 
 Every prompt draws a fresh mapping from lowercase keys to uppercase values and shows a sequence of
 key-value pairs in which every key recurs equally often (`kQ bX kQ mT bX mT ...`), then asks for
-one shown key (`?b` -> `X`). Nothing can be memorised across prompts; only reading the context answers. The number of
-pairs, their order and the gaps between them (one to three spaces) vary, so no value sits at a
-fixed position: on a fixed 3-character grid a 1-layer model with a few heads learned to read the
-values at fixed slots and reached 0.53 exact match against a 0.23 baseline (2-layer models of the
-same widths: 0.30), so the layout, not the mapping, was being solved. With varying gaps a 1-layer
-model can only copy a random shown value (keys are shown equally often, or the counts give a
-value away).
+one shown key (`?b` -> `X`). Nothing can be memorised across prompts; only reading the context
+answers. The number of pairs, their order and the gaps between them (one to three spaces) vary, so
+no value sits at a fixed position: on a fixed 3-character grid a 1-layer model with a few heads
+learned to read the values at fixed slots and reached 0.53 exact match against a 0.23 baseline
+(2-layer models of the same widths: 0.30), so the layout, not the mapping, was being solved. With
+varying gaps a 1-layer model can only copy a random shown value (keys are shown equally often, or
+the counts give a value away).
 
 The whole sequence is trained on (`loss_on_prompt`), as in Olsson et al.'s language-model setting:
-every recurring pair is a chance to copy. On `icl_map` alone a 2-layer model does not find
-induction in 4,000 steps here: the pairs are sparse copying signal, and "copy any shown value" is
-a near plateau. Induction heads form in language models because text repeats itself; `repeat`
-(random letters repeated with a random period) is that repetition in pure form, and trained
-beside `icl_map` (3 parts to 1) it formed induction by step ~1,000 in a 2-layer d64 model, after
-which `icl_map` went from baseline to 0.98 exact match within a few hundred steps.
+every recurring pair is a chance to copy. On `icl_map` alone no 2-layer model found induction
+within 1,500-4,000 steps here, whatever the layout (docs/phenomena.md): the pairs are sparse
+copying signal, and "copy any shown value" is a near plateau. Induction heads form in language
+models because text repeats itself; `repeat` (random letters repeated with a random period) is that
+repetition in pure form, and trained beside `icl_map` (3 parts to 1) it formed induction by step
+~1,000 in a 2-layer d64 model, and `icl_map` went from baseline to 0.99 exact match by step 1,223.
 
-The ICL score of a checkpoint is Olsson et al.'s measure: mean loss on values in the last third of the context minus the mean loss on values in the first third
-(negative: later tokens are easier because the context has been read).
+The ICL score of a checkpoint is Olsson et al.'s measure: mean loss on values in the last third of
+the context minus the mean loss on values in the first third (negative: later tokens are easier
+because the context has been read).
 """
 
 from __future__ import annotations
@@ -38,7 +39,8 @@ class Repeat(Task):
     nats against 1.15 for 2 layers). Exact match on the last four letters."""
 
     name = "repeat"
-    description = "continue a sequence of random letters with a random period, e.g. 'kQzbkQz' -> bkQz"
+    description = ("continue random letters repeated with a random period, "
+                   "e.g. 'kQzbkQz' -> bkQz")
     eval_fraction = 0.2
     loss_on_prompt = True
 
