@@ -129,14 +129,15 @@ def build_curves(df: pd.DataFrame, x: str, pool_families: bool = False) -> list[
     if x != "step" and model_col is not None:
         # each model contributes its last checkpoint; a model is a model_id within its family
         # (a suite trains an L2-d32-s0 in several experiments, each with its own last step)
-        model = [df["family"].astype(str), df[model_col]] if "family" in df.columns else df[model_col]
+        def model(df):
+            return [df["family"].fillna("").astype(str), df[model_col]]
+
         if "final_checkpoint" in df.columns and df["final_checkpoint"].notna().any():
             fc = df["final_checkpoint"].astype(str).str.lower().isin(["true", "1", "1.0"])
-            has_fc = fc.groupby(model).transform("any")
+            has_fc = fc.groupby(model(df)).transform("any")
             df = df[fc | ~has_fc]
-            model = [df["family"].astype(str), df[model_col]] if "family" in df.columns else df[model_col]
         if "step" in df.columns and df["step"].notna().any():
-            last = df.groupby(model)["step"].transform("max")
+            last = df.groupby(model(df))["step"].transform("max")
             df = df[(df["step"] == last) | df["step"].isna()]
     curves = []
     keys = GROUP_KEYS + ["metric"]
