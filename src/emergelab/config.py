@@ -27,7 +27,7 @@ class TaskConfig(Strict):
     variant: str | None = None
     weight: float = Field(1.0, ge=0)          # share of training rows
     n_eval: int = Field(200, ge=1)            # held-out examples scored per checkpoint
-    options: dict[str, int | float | str] = {}        # task-specific, e.g. {digits = 3}
+    options: dict[str, int | float | str] = {}  # task-specific, e.g. {digits = 3}
 
 
 class LadderConfig(Strict):

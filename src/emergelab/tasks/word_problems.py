@@ -5,11 +5,12 @@ before the answer ("2*3=6;5+6=11;#11"), and exact match is judged on the final a
 `steps = 3` adds a third operation to every story. Problems are held out by their numbers, so a
 direct answer must be computed, not recalled from the same sum told about someone else.
 
-Measured here (docs/phenomena.md): up to 0.45M parameters and 800 steps, worked steps do *not*
-come before direct answers. With one-digit operands a direct answer is learned smoothly from
-~7K parameters on, while writing the steps out exactly (copying each operand out of the story)
-lags behind; with two-digit operands neither format is learned. Small models are hurt by chain
-of thought in Wei et al. (2022) too; the column scratchpad of `add` does move its threshold.
+Measured here (docs/phenomena.md): up to 0.45M parameters and 800 steps, worked steps do *not* come
+before direct answers. With one-digit operands direct answers turn on around 17K parameters and
+worked steps around 97K: writing every step out exactly (copying each operand out of the story) is
+the harder task for small models; with two-digit operands neither format is learned. Small models
+are hurt by chain of thought in Wei et al. (2022) too; the column scratchpad of `add` does move its
+threshold.
 """
 
 from __future__ import annotations
@@ -62,7 +63,7 @@ class WordProblem(Task):
             ops = [(a, "*", b), (None, "-", c)]
         numbers = [a, b, c]
         if self.steps == 3:
-            value = _apply(ops)
+            _, value = _work_out(ops)
             if kind == 1:  # the pile is doubled or tripled
                 d = rng.randint(2, 3)
                 text += f" Then {he} trades each {thing} for {d}."
@@ -72,11 +73,7 @@ class WordProblem(Task):
                 text += f" Then {he} loses {d}."
                 ops.append((None, "-", d))
             numbers.append(d)
-        steps, value = [], None
-        for x, op, y in ops:  # None is the running value
-            x, y = (value if x is None else x), (value if y is None else y)
-            value = _apply([(x, op, y)])
-            steps.append(f"{x}{op}{y}={value}")
+        steps, value = _work_out(ops)
         prompt = f"Q: {text} How many {thing}s {'are left' if kind == 2 else f'does {he} have'}? A:"
         # The split hashes the numbers, the same for both variants: direct and cot hold out the
         # same problems.
@@ -96,10 +93,12 @@ class WordProblem(Task):
         return "0123456789" if self.variant == "direct" else "0123456789+-*=;#"
 
 
-def _apply(ops: list[tuple]) -> int:
-    """Run (x, op, y) steps left to right; None stands for the value so far."""
-    value = None
+def _work_out(ops: list[tuple]) -> tuple[list[str], int]:
+    """Run (x, op, y) steps left to right, None standing for the value so far: the worked
+    equations ("2*3=6") and the final value."""
+    steps, value = [], None
     for x, op, y in ops:
         x, y = (value if x is None else x), (value if y is None else y)
         value = x * y if op == "*" else x + y if op == "+" else x - y
-    return value
+        steps.append(f"{x}{op}{y}={value}")
+    return steps, value
