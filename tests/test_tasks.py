@@ -79,6 +79,20 @@ def test_facts_world_has_unique_names_and_evaluates_stored_facts():
     assert bits == pytest.approx(50 * (4 + 3 + 5 + 6) - 50 * (4 / 16 + 3 / 8 + 5 / 32 + 6 / 64))
 
 
+def _worked_steps(c, n: int) -> list[int]:
+    """Check a cot target: n true equations, each using the result before, then '#answer'; the
+    equations' results."""
+    eqs = c.target.split(";")[:-1]
+    assert len(eqs) == n and c.target.endswith(f"#{c.answer}")
+    for i, eq in enumerate(eqs):
+        lhs, rhs = eq.split("=")
+        assert eval(lhs) == int(rhs)
+        if i:  # each step uses the one before
+            assert eqs[i - 1].split("=")[1] in re.split(r"[*+-]", lhs)
+    assert int(eqs[-1].split("=")[1]) == int(c.answer)
+    return [int(eq.split("=")[1]) for eq in eqs]
+
+
 def test_three_step_word_problems_follow_the_story():
     rng = random.Random(4)
     task, cot = build_task("word_problem", "direct", steps=3), build_task("word_problem", "cot", steps=3)
@@ -94,14 +108,41 @@ def test_three_step_word_problems_follow_the_story():
         assert int(ex.target) == truth and truth >= 0
         # the worked steps: three equations, each true, chained, ending in the answer
         c = cot.sample(random.Random(ex.prompt))
-        eqs = c.target.split(";")[:-1]
-        assert len(eqs) == 3 and c.target.endswith(f"#{c.answer}")
-        for i, eq in enumerate(eqs):
-            lhs, rhs = eq.split("=")
-            assert eval(lhs) == int(rhs)
-            if i:  # each step uses the one before
-                assert eqs[i - 1].split("=")[1] in re.split(r"[*+-]", lhs)
-        assert int(eqs[-1].split("=")[1]) == int(c.answer)
+        _worked_steps(c, 3)
+
+
+def test_chain_word_problems_follow_the_story():
+    rng = random.Random(5)
+    task = build_task("word_problem", "direct", style="chain", steps=4)
+    cot = build_task("word_problem", "cot", style="chain", steps=4)
+    moves = {"finds": lambda v, d: v + d, "loses": lambda v, d: v - d,
+             "doubles": lambda v, d: 2 * v, "triples": lambda v, d: 3 * v}
+    for _ in range(300):
+        state = rng.getstate()
+        ex = task.sample(rng)
+        # replay the story sentence by sentence
+        sentences = ex.prompt[3:].split(". ")
+        value = int(re.search(r"\d+", sentences[0]).group())
+        seen = []
+        for sent in sentences[1:5]:
+            verb = sent.split()[1]
+            d = re.search(r"\d+", sent)
+            value = moves[verb](value, int(d.group()) if d else 0)
+            assert 1 <= value <= 99
+            seen.append(value)
+        assert int(ex.target) == value == int(ex.answer)
+        # the same draws tell the same story with its worked steps: the counts replayed above
+        twin = random.Random()
+        twin.setstate(state)
+        c = cot.sample(twin)
+        assert c.prompt == ex.prompt and _worked_steps(c, 4) == seen
+    held = {e.meta["numbers"] for e in task.eval_set(200, 0)}
+    trained = {task.sample_split(rng, TRAIN).meta["numbers"] for _ in range(5000)}
+    assert len(held) > 150 and not held & trained
+    with pytest.raises(UserError, match="chain"):
+        build_task("word_problem", "direct", style="chain", steps=9)
+    with pytest.raises(UserError, match="style"):
+        build_task("word_problem", "direct", style="poem")
 
 
 def test_word_problem_holds_out_numbers_not_wordings():

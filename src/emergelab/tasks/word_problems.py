@@ -31,18 +31,28 @@ class WordProblem(Task):
                    "balls each...'")
     eval_fraction = 0.2
 
-    def __init__(self, variant: str = "direct", max_operand: int = 9, steps: int = 2) -> None:
+    def __init__(self, variant: str = "direct", max_operand: int = 9, steps: int = 2,
+                 style: str = "story") -> None:
         super().__init__(variant)
+        if style not in ("story", "chain"):
+            raise ValueError("word_problem: style must be 'story' or 'chain'")
         if not 9 <= max_operand <= 999:
             raise ValueError("word_problem: max_operand must be between 9 and 999")
-        if steps not in (2, 3):
-            raise ValueError("word_problem: steps must be 2 or 3")
+        if style == "story" and steps not in (2, 3):
+            raise ValueError("word_problem: a story has 2 or 3 steps")
+        if style == "chain" and not (2 <= steps <= 8 and max_operand == 9):
+            raise ValueError("word_problem: a chain has 2 to 8 steps and one-digit operands")
         # 9 keeps every step a small table a model can learn; 99 makes each step real arithmetic
         self.m = max_operand
         # a third step deepens the composition a direct answer must do in one pass
         self.steps = steps
+        # story: three templates of two or three steps; chain: one running count changed `steps`
+        # times, so a direct answer must compose that many lookups in one forward pass
+        self.style = style
 
     def sample(self, rng: random.Random) -> Example:
+        if self.style == "chain":
+            return self._chain(rng)
         name, He, he = rng.choice(PEOPLE)
         thing = rng.choice(THINGS)
         kind = rng.randrange(3)
@@ -79,6 +89,35 @@ class WordProblem(Task):
         # same problems.
         target = str(value) if self.variant == "direct" else ";".join(steps) + f";#{value}"
         return Example(prompt, target, str(value), {"template": kind, "numbers": tuple(numbers)})
+
+    def _chain(self, rng: random.Random) -> Example:
+        """A count of 2-9 changed step by step: finds 1-9 more, loses some, doubles, triples;
+        it stays between 1 and 99."""
+        name, He, he = rng.choice(PEOPLE)
+        thing = rng.choice(THINGS)
+        value = rng.randint(2, 9)
+        text, ops = f"{name} has {value} {thing}s.", []
+        for _ in range(self.steps):
+            moves = [m for m, ok in (("+", value <= 90), ("-", value >= 2), ("*2", 2 * value <= 99),
+                                     ("*3", 3 * value <= 99)) if ok]
+            move = rng.choice(moves)
+            if move == "+":
+                d = rng.randint(1, 9)
+                text += f" {He} finds {d} more."
+            elif move == "-":
+                d = rng.randint(1, min(9, value - 1))
+                text += f" {He} loses {d}."
+            else:
+                d = int(move[1])
+                text += f" {He} {'doubles' if d == 2 else 'triples'} them."
+            ops.append((value if not ops else None, move[0], d))
+            value = _work_out(ops)[1]
+        steps, value = _work_out(ops)
+        prompt = f"Q: {text} How many {thing}s does {he} have? A:"
+        target = str(value) if self.variant == "direct" else ";".join(steps) + f";#{value}"
+        # held out by the start and the moves, whoever tells the story
+        numbers = (ops[0][0],) + tuple(f"{op}{d}" for _, op, d in ops)
+        return Example(prompt, target, str(value), {"template": "chain", "numbers": numbers})
 
     def split_of(self, example: Example) -> str:
         """Held out by the arithmetic, not the wording: a problem whose numbers were trained under
