@@ -189,6 +189,36 @@ def test_compare_recovers_a_planted_threshold_shift(shift):
     assert row["significant"] == (abs(shift) > 0.3)
 
 
+def _small_rise_table(family, t0, top, rng, n=400):
+    x = 10 ** np.linspace(4, 7, 10)
+    p = 0.02 + top / (1 + np.exp(-(np.log10(x) - t0) / 0.05))
+    return pd.DataFrame({"family": family, "task": "wp", "variant": family, "metric": "exact_match",
+                         "params_nonembed": x, "value": rng.binomial(n, p) / n, "n": n,
+                         "baseline": 0.02, "higher_is_better": True})
+
+
+def test_compare_reads_both_recipes_at_one_level_and_bounds_a_recipe_that_never_gets_there():
+    # cot jumps to 0.92 at 10^5.6; direct creeps to 0.12 early (10^4.5) and stays there. Each
+    # curve's own midpoint would put direct a decade *earlier*; at the common level (0.47) direct
+    # never arrives within the ladder (largest 10^7): it is later by at least 7 - 5.6 decades.
+    rng = np.random.default_rng(3)
+    runs = []
+    for table in (_jump_table("cot", 5.6, rng), _small_rise_table("direct", 4.5, 0.10, rng)):
+        curves = build_curves(table, "params_nonembed")
+        analyze_curves(curves, seed=2)
+        runs.append(curves)
+    (row,) = compare_thresholds(*runs, "exact_match", seed=0)
+    assert row["threshold_b"] < row["threshold_a"]  # the own-midpoint reading, misleading here
+    assert row["level"] == pytest.approx(0.02 + (max(runs[0][0].y.max(), runs[1][0].y.max()) - 0.02) / 2)
+    assert row["x_at_level_a"] == pytest.approx(10**5.6, rel=0.3) and row["x_at_level_b"] is None
+    assert row["shift_bound"] == "at least" and row["shift_decades"] == pytest.approx(1.4, abs=0.1)
+    assert row["shift_ci"][1] is None and row["shift_ci"][0] > 1.2 and row["significant"]
+    # the other way round the bound is an upper one: direct -> cot is at least 1.4 decades earlier
+    (back,) = compare_thresholds(runs[1], runs[0], "exact_match", seed=0)
+    assert back["shift_bound"] == "at most" and back["shift_decades"] == pytest.approx(-1.4, abs=0.1)
+    assert back["shift_ci"][1] < -1.2 and back["significant"]
+
+
 PROBES = """
 [[probes]]
 task = "add"

@@ -436,20 +436,26 @@ def compare(run_a: Path = typer.Argument(..., help="results of the first recipe 
     if json_out:
         _print_json(rows)
         return
-    table = Table(title=f"{metric} thresholds: {run_b} vs {run_a} (x = {x_a})")
-    for col in ("task", "variant A", "variant B", "class A", "class B", "threshold A",
-                "threshold B", "shift (decades)", "95% CI", "significant"):
+    table = Table(title=f"{metric} thresholds: {run_b} vs {run_a} (x = {x_a}), read where both "
+                        "reach one common level")
+    for col in ("task", "variant A", "variant B", "class A", "class B", "level", "x at level A",
+                "x at level B", "shift (decades)", "95% CI", "significant"):
         table.add_column(col)
 
     def fmt(v, spec=".3g"):
         return "" if v is None else format(v, spec)
 
+    def at(r, side):  # a censored curve gets there beyond its largest model, if at all
+        v = r[f"x_at_level_{side}"]
+        return fmt(v) if v is not None else f"> {fmt(r[f'largest_{side}'])}"
+
     for r in rows:
-        ci = r["shift_ci"]
+        ci, bound = r["shift_ci"], {"at least": ">= ", "at most": "<= "}.get(r["shift_bound"], "")
         table.add_row(r["task"], str(r["variant_a"]), str(r["variant_b"]), r["class_a"],
-                      r["class_b"], fmt(r["threshold_a"]), fmt(r["threshold_b"]),
-                      fmt(r["shift_decades"], "+.2f"),
-                      f"[{ci[0]:+.2f}, {ci[1]:+.2f}]" if ci else "",
+                      r["class_b"], fmt(r["level"]), at(r, "a"), at(r, "b"),
+                      bound + fmt(r["shift_decades"], "+.2f"),
+                      f"[{fmt(ci[0], '+.2f') or '-inf'}, {fmt(ci[1], '+.2f') or '+inf'}]"
+                      if ci else "",
                       {True: "yes", False: "no", None: ""}[r["significant"]])
     console.print(table)
 

@@ -1,18 +1,24 @@
 """Did a data recipe move an ability's threshold? (`emergelab compare RUN_A RUN_B`)
 
 Curves of the same task and metric are matched across the two runs (variants may differ: `direct`
-in one, `cot` in the other). The shift is log10(threshold_B) - log10(threshold_A) in decades of
-scale; its 95% interval comes from the two runs' independent bootstrap thresholds (over stored
-examples for our runs), paired at random; the shift is significant when that interval excludes 0.
+in one, `cot` in the other). Both are read at one common level: halfway from the baseline (else
+the lower start) to the higher of the two curves' best values. Each curve's own midpoint would
+compare a recipe that rises to 0.1 with one that rises to 0.9 as if they were the same ability.
+
+The shift is log10(x_B) - log10(x_A) in decades of scale, where x is the first scale at which a
+curve reaches the level. A curve that never reaches it within its ladder is censored: it gets
+there beyond its largest model, if at all, and the shift is a bound ("at least" or "at most",
+from the largest model). The 95% interval comes from the two runs' independent bootstrap copies
+(over stored examples for our runs), each copy reading both curves at its own common level; a
+censored copy counts at its largest model, so an interval that touches censoring is conservative
+on the censored side. The shift is significant when the interval excludes 0.
 """
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
-from .emergence import Curve
+from .emergence import Curve, _oriented, crossing, replicates
 
 
 def _by_task(curves: list[Curve], metric: str) -> dict[str, list[Curve]]:
@@ -32,6 +38,28 @@ def _pairs(a: list[Curve], b: list[Curve]) -> list[tuple[Curve, Curve]]:
     return [(a[0], b[0])] if len(a) == 1 and len(b) == 1 else []
 
 
+def _at_level(ca: Curve, cb: Curve, rng: np.random.Generator) -> dict:
+    """Where each curve first reaches the pair's common level, with bootstrap copies (log10 x;
+    NaN where a curve never gets there)."""
+    (ya, _, ba), (yb, _, bb) = _oriented(ca), _oriented(cb)
+    bases = [b for b in (ba, bb) if b is not None]
+    lower = float(np.mean(bases)) if bases else min(ya[0], yb[0])
+    level = (lower + max(ya.max(), yb.max())) / 2
+    ta, tb = np.log10(ca.x), np.log10(cb.x)
+    xa, xb = crossing(ta, ya[None], np.array([level]))[0], crossing(tb, yb[None], np.array([level]))[0]
+    Ya, Yb = replicates(ca, slice(None), rng), replicates(cb, slice(None), rng)
+    levels = (lower + np.maximum(Ya.max(1), Yb.max(1))) / 2
+    return {"lower": lower, "level": level, "xa": xa, "xb": xb, "top_a": ta[-1], "top_b": tb[-1],
+            "boot_a": crossing(ta, Ya, levels), "boot_b": crossing(tb, Yb, levels)}
+
+
+def _undo(c: Curve, v: float) -> float:
+    """A level on the oriented scale back in the metric's own units."""
+    if c.higher_is_better:
+        return v
+    return 10 ** (-v) if np.all(c.y > 0) and c.y.max() / c.y.min() > 10 else -v
+
+
 def compare_thresholds(curves_a: list[Curve], curves_b: list[Curve], metric: str = "exact_match",
                        seed: int = 0) -> list[dict]:
     rng = np.random.default_rng(seed)
@@ -39,21 +67,39 @@ def compare_thresholds(curves_a: list[Curve], curves_b: list[Curve], metric: str
     rows = []
     for task in sorted(set(a_tasks) & set(b_tasks)):
         for ca, cb in _pairs(a_tasks[task], b_tasks[task]):
-            ta, tb = ca.result.get("threshold"), cb.result.get("threshold")
+            m = _at_level(ca, cb, rng)
+            reached_a, reached_b = bool(np.isfinite(m["xa"])), bool(np.isfinite(m["xb"]))
             row = {"task": task, "metric": metric, "variant_a": ca.keys.get("variant"),
                    "variant_b": cb.keys.get("variant"),
                    "class_a": ca.result.get("classification"),
                    "class_b": cb.result.get("classification"),
-                   "threshold_a": ta, "threshold_b": tb, "shift_decades": None,
-                   "shift_ci": None, "significant": None}
-            if ta and tb:
-                row["shift_decades"] = math.log10(tb) - math.log10(ta)
-                ba, bb = ca.threshold_boot, cb.threshold_boot
-                if ba is not None and bb is not None and len(ba) and len(bb):
-                    k = max(len(ba), len(bb))
-                    diff = rng.choice(bb, k) - rng.choice(ba, k)
-                    lo, hi = np.quantile(diff, [0.025, 0.975])
-                    row["shift_ci"] = [float(lo), float(hi)]
-                    row["significant"] = bool(lo > 0 or hi < 0)
+                   # each curve's own threshold (its own midpoint), as `analyze` reports it
+                   "threshold_a": ca.result.get("threshold"),
+                   "threshold_b": cb.result.get("threshold"),
+                   "level": float(_undo(ca, m["level"])),
+                   "x_at_level_a": float(10 ** m["xa"]) if reached_a else None,
+                   "x_at_level_b": float(10 ** m["xb"]) if reached_b else None,
+                   "largest_a": float(10 ** m["top_a"]), "largest_b": float(10 ** m["top_b"]),
+                   "shift_decades": None, "shift_bound": None, "shift_ci": None,
+                   "significant": None}
+            if not (reached_a or reached_b):  # cannot happen: the higher curve reaches its midpoint
+                rows.append(row)
+                continue
+            # censored copies count at the largest model: a lower bound on how late they get there
+            ba = np.where(np.isfinite(m["boot_a"]), m["boot_a"], m["top_a"])
+            bb = np.where(np.isfinite(m["boot_b"]), m["boot_b"], m["top_b"])
+            lo, hi = np.quantile(bb - ba, [0.025, 0.975])
+            if reached_a and reached_b:
+                row["shift_decades"], row["shift_bound"] = float(m["xb"] - m["xa"]), "exact"
+                row["shift_ci"] = [float(lo), float(hi)]
+                row["significant"] = bool(lo > 0 or hi < 0)
+            elif reached_a:  # B gets there beyond its largest model: later by at least this much
+                row["shift_decades"], row["shift_bound"] = float(m["top_b"] - m["xa"]), "at least"
+                row["shift_ci"] = [float(lo), None]
+                row["significant"] = bool(lo > 0)
+            else:  # A gets there beyond its largest model: B is earlier by at least this much
+                row["shift_decades"], row["shift_bound"] = float(m["xb"] - m["top_a"]), "at most"
+                row["shift_ci"] = [None, float(hi)]
+                row["significant"] = bool(hi < 0)
             rows.append(row)
     return rows

@@ -257,7 +257,7 @@ def _chi2_logistic(t, y, se) -> float:
     return float(chi.min())
 
 
-def _crossing(t: np.ndarray, Y: np.ndarray, level: np.ndarray) -> np.ndarray:
+def crossing(t: np.ndarray, Y: np.ndarray, level: np.ndarray) -> np.ndarray:
     """First log-x where each row of Y reaches its level (linear interpolation); NaN if never."""
     above = Y >= level[:, None]
     first = np.argmax(above, axis=1)
@@ -274,28 +274,33 @@ def _crossing(t: np.ndarray, Y: np.ndarray, level: np.ndarray) -> np.ndarray:
     return out
 
 
+def replicates(c: Curve, sub: slice, rng: np.random.Generator) -> np.ndarray:
+    """BOOT bootstrap copies of the oriented points c[sub] (BOOT x points): resampled examples
+    when the curve has them, else drawn from the points' noise model."""
+    if c.examples is not None:
+        idx = range(len(c.x))[sub]
+        Y = np.stack([c.examples[i][rng.integers(0, len(c.examples[i]), (BOOT, len(c.examples[i])))]
+                      .mean(1) for i in idx], axis=1)
+        return _orient(_orientation(c), Y)
+    if c.noise_source == "binomial" and c.n is not None and c.higher_is_better:
+        p, n = np.clip(c.y[sub], 0, 1), c.n[sub]
+        return rng.binomial(n.astype(int)[None, :], p[None, :], size=(BOOT, len(p))) / n[None, :]
+    y, se, _ = _oriented(c)
+    return y[sub][None, :] + rng.normal(size=(BOOT, len(y[sub]))) * se[sub][None, :]
+
+
 def _threshold(c: Curve, sub: slice, t, y, lower: float, rng):
     """Threshold, its 95% interval, the 10-90% width in decades and the bootstrap thresholds
     (log10), on points c[sub] (oriented t, y given)."""
     upper = y.max()
     mid = np.array([(lower + upper) / 2])
-    thr = _crossing(t, y[None], mid)[0]
-    lo10, hi90 = _crossing(t, np.stack([y, y]), np.array([lower + 0.1 * (upper - lower),
+    thr = crossing(t, y[None], mid)[0]
+    lo10, hi90 = crossing(t, np.stack([y, y]), np.array([lower + 0.1 * (upper - lower),
                                                           lower + 0.9 * (upper - lower)]))
     sharp = float(hi90 - lo10)
-    if c.examples is not None:  # bootstrap over examples: resample each point's examples
-        idx = range(len(c.x))[sub]
-        Y = np.stack([c.examples[i][rng.integers(0, len(c.examples[i]), (BOOT, len(c.examples[i])))]
-                      .mean(1) for i in idx], axis=1)
-        Y = _orient(_orientation(c), Y)
-    # otherwise a parametric bootstrap of the points from their noise model
-    elif c.noise_source == "binomial" and c.n is not None and c.higher_is_better:
-        p, n = np.clip(c.y[sub], 0, 1), c.n[sub]
-        Y = rng.binomial(n.astype(int)[None, :], p[None, :], size=(BOOT, len(p))) / n[None, :]
-    else:
-        Y = y[None, :] + rng.normal(size=(BOOT, len(y))) * _oriented(c)[1][sub][None, :]
+    Y = replicates(c, sub, rng)
     mids = (lower + Y.max(1)) / 2
-    boot = _crossing(t, Y, mids)
+    boot = crossing(t, Y, mids)
     boot = boot[np.isfinite(boot)]
     ci = [float(10 ** np.quantile(boot, 0.025)), float(10 ** np.quantile(boot, 0.975))] if len(boot) else None
     return float(10**thr) if np.isfinite(thr) else None, ci, sharp, boot
