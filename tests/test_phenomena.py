@@ -298,6 +298,8 @@ def test_suite_runs_each_experiment_and_analyze_reads_them_all(tmp_path):
                for row in rows)
     r = run_cli("analyze", tmp_path / "s" / "first", "--x", "step", "--json")  # step axis
     assert r.returncode == 0, r.stderr
-    r = run_cli("compare", tmp_path / "s" / "first", tmp_path / "s" / "second", "--json")
+    r = run_cli("compare", tmp_path / "s" / "first", tmp_path / "s" / "second", "--json",
+                "--plot", tmp_path / "cmp")
     assert r.returncode == 0, r.stderr
     assert [row["task"] for row in json.loads(r.stdout)] == ["add1"]
+    assert (tmp_path / "cmp" / "compare_add1_exact_match.png").stat().st_size > 1000

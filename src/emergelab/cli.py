@@ -421,6 +421,8 @@ def compare(run_a: Path = typer.Argument(..., help="results of the first recipe 
             x: Optional[str] = typer.Option(None, help="scale column (default params_nonembed)"),
             metric: str = typer.Option("exact_match", help="the metric whose thresholds to compare"),
             json_out: bool = typer.Option(False, "--json", help="print JSON"),
+            plot: Optional[Path] = typer.Option(None, help="write one PNG per task (both runs' "
+                                                          "curves, the common level) here"),
             seed: int = typer.Option(0, help="bootstrap seed")) -> None:
     """Threshold shift of every task between two runs (e.g. direct vs chain-of-thought data):
     how many decades earlier or later it emerges, with a 95% interval and a significance call."""
@@ -428,11 +430,21 @@ def compare(run_a: Path = typer.Argument(..., help="results of the first recipe 
 
     from .analysis.compare import compare_thresholds
 
+    if plot is not None:
+        try:
+            plot.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise UserError(f"cannot write to --plot {plot}: {err.strerror}") from None
     curves_a, _, x_a = _analyzed_curves(run_a, x, None, False, 0, seed)
     curves_b, _, _ = _analyzed_curves(run_b, x_a, None, False, 0, seed + 1)
     rows = compare_thresholds(curves_a, curves_b, metric, seed)
     if not rows:
         raise UserError(f"no task has a {metric} curve in both {run_a} and {run_b}")
+    if plot is not None:
+        from .report.curves import plot_comparison
+
+        for p in plot_comparison(rows, curves_a, curves_b, (run_a.name, run_b.name), plot):
+            err_console.print(f"plot: {p}", highlight=False)
     if json_out:
         _print_json(rows)
         return

@@ -82,7 +82,7 @@ def compare_thresholds(curves_a: list[Curve], curves_b: list[Curve], metric: str
                    "largest_a": float(10 ** m["top_a"]), "largest_b": float(10 ** m["top_b"]),
                    "shift_decades": None, "shift_bound": None, "shift_ci": None,
                    "significant": None}
-            if not (reached_a or reached_b):  # cannot happen: the higher curve reaches its midpoint
+            if not (reached_a or reached_b):  # both stay below the baseline: nothing to read
                 rows.append(row)
                 continue
             # censored copies count at the largest model: a lower bound on how late they get there

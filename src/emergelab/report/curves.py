@@ -1,5 +1,6 @@
 """PNG plots of analysed curves: points with intervals, the log-linear trend, the threshold and
-its interval as a band; one file per (family, task, variant, shots), one panel per metric."""
+its interval as a band; one file per (family, task, variant, shots), one panel per metric. And
+two recipes' curves of one task on shared axes, read at their common level (`compare --plot`)."""
 
 from __future__ import annotations
 
@@ -51,4 +52,57 @@ def plot_curves(curves, out_dir: Path) -> list[Path]:
         fig.suptitle(label, fontsize=10)
         fig.tight_layout()
         paths.append(save_figure(fig, out_dir / f"{_slug(label)}.png", dpi=100))
+    return paths
+
+
+def _find(curves, task, variant, metric):
+    return next((c for c in curves if str(c.keys.get("task")) == task
+                 and c.keys.get("variant") == variant and c.metric == metric), None)
+
+
+def plot_comparison(rows: list[dict], curves_a, curves_b, names: tuple[str, str],
+                    out_dir: Path) -> list[Path]:
+    """One PNG per compared task: both recipes' points with 95% intervals, the common level, and
+    where each reaches it (an arrow past the largest model when it never does)."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for r in rows:
+        pair = [(_find(curves_a, r["task"], r["variant_a"], r["metric"]), names[0], "a", "C0"),
+                (_find(curves_b, r["task"], r["variant_b"], r["metric"]), names[1], "b", "C3")]
+        fig, ax = plt.subplots(figsize=(5.2, 3.6))
+        ax.set_xscale("log")
+        xs = np.concatenate([c.x for c, *_ in pair if c is not None])
+        right = xs.max() * 1.5
+        for c, name, side, color in pair:
+            if c is None:
+                continue
+            label = f"{name} ({c.keys.get('variant')})"
+            ax.errorbar(c.x, c.y, yerr=1.96 * c.se, fmt="o-", ms=4, capsize=2, color=color,
+                        label=label)
+            at = r.get(f"x_at_level_{side}")
+            if at is not None:
+                ax.axvline(at, color=color, ls="--", lw=1)
+            elif r.get("level") is not None:  # never reached within the ladder: beyond it
+                top = c.x.max()
+                ax.annotate("not reached", xy=(top * 2.5, r["level"]), xytext=(top * 1.1, r["level"] + 0.04),
+                            color=color, fontsize=7,
+                            arrowprops={"arrowstyle": "->", "color": color})
+                right = max(right, top * 3)
+            if c.baseline is not None:
+                ax.axhline(c.baseline, color="grey", lw=0.8, ls=":")
+        if r.get("level") is not None:
+            ax.axhline(r["level"], color="black", lw=0.8, label=f"common level {r['level']:.2f}")
+        shift = r.get("shift_decades")
+        bound = {"at least": ">= ", "at most": "<= "}.get(r.get("shift_bound"), "")
+        title = f"{r['task']} {r['metric']}"
+        if shift is not None:
+            title += f": shift {bound}{shift:+.2f} decade" + (" (significant)" if r["significant"] else "")
+        ax.set_title(title, fontsize=9)
+        ax.set_xlim(xs.min() / 1.5, right)
+        ax.set_xlabel(next((c.x_name for c, *_ in pair if c is not None), "x"))
+        ax.legend(fontsize=7)
+        fig.tight_layout()
+        paths.append(save_figure(fig, out_dir / f"compare_{_slug(r['task'])}_{_slug(r['metric'])}.png",
+                                 dpi=100))
     return paths

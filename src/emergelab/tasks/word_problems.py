@@ -1,16 +1,17 @@
-"""Templated multi-step word problems in the style of GSM8K's easiest items.
+"""Multi-step word problems in the style of GSM8K's easiest items.
 
 `direct` asks for the number straight away; `cot` puts the intermediate steps in the target
 before the answer ("2*3=6;5+6=11;#11"), and exact match is judged on the final answer only.
-`steps = 3` adds a third operation to every story. Problems are held out by their numbers, so a
-direct answer must be computed, not recalled from the same sum told about someone else.
+Two styles: `story` (three templates of two steps, `steps = 3` adds a third) and `chain` (a count
+changed `steps` times: finds 1-9 more, loses some, doubles, triples). Problems are held out by
+their numbers, so a direct answer must be computed, not recalled from the same sum told about
+someone else.
 
-Measured here (docs/phenomena.md): up to 0.45M parameters and 800 steps, worked steps do *not* come
-before direct answers. With one-digit operands direct answers turn on around 17K parameters and
-worked steps around 97K: writing every step out exactly (copying each operand out of the story) is
-the harder task for small models; with two-digit operands neither format is learned. Small models
-are hurt by chain of thought in Wei et al. (2022) too; the column scratchpad of `add` does move its
-threshold.
+Measured here (docs/phenomena.md), up to 0.45M parameters: on two-step stories direct answers
+turn on first (~17K parameters, worked steps ~97K) — copying each step out exactly is the harder
+task for small models, and two one-digit lookups fit in one pass. On four-step chains (1200 steps)
+worked steps turn on at ~100K while direct answers stay at 0.06-0.13 up to 0.45M: four chained
+lookups do not fit in one pass of these models.
 """
 
 from __future__ import annotations
