@@ -428,7 +428,7 @@ def compare(run_a: Path = typer.Argument(..., help="results of the first recipe 
     how many decades earlier or later it emerges, with a 95% interval and a significance call."""
     from rich.table import Table
 
-    from .analysis.compare import compare_thresholds
+    from .analysis.compare import compare_thresholds, shift_text
 
     if plot is not None:
         try:
@@ -462,10 +462,10 @@ def compare(run_a: Path = typer.Argument(..., help="results of the first recipe 
         return fmt(v) if v is not None else f"> {fmt(r[f'largest_{side}'])}"
 
     for r in rows:
-        ci, bound = r["shift_ci"], {"at least": ">= ", "at most": "<= "}.get(r["shift_bound"], "")
+        ci = r["shift_ci"]
         table.add_row(r["task"], str(r["variant_a"]), str(r["variant_b"]), r["class_a"],
                       r["class_b"], fmt(r["level"]), at(r, "a"), at(r, "b"),
-                      bound + fmt(r["shift_decades"], "+.2f"),
+                      shift_text(r),
                       f"[{fmt(ci[0], '+.2f') or '-inf'}, {fmt(ci[1], '+.2f') or '+inf'}]"
                       if ci else "",
                       {True: "yes", False: "no", None: ""}[r["significant"]])

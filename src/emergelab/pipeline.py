@@ -76,8 +76,8 @@ def ladder_members(cfg: RunConfig, block_size: int) -> list[Member]:
 
 def release_memory() -> None:
     """Hand freed heap back to the system between members. Every batch has its own padded length,
-    so glibc's arenas fill with freed blocks of odd sizes that it keeps; over a suite's 40-odd
-    members that grew the process to 5.4 GB while one member needs under 2."""
+    so glibc's arenas keep freed blocks of odd sizes; with this, RSS returns to ~0.5 GB after each
+    member (the full suite's peak, 4.57 GB, is reached inside one experiment: docs/phenomena.md)."""
     gc.collect()
     try:
         ctypes.CDLL("libc.so.6").malloc_trim(0)

@@ -60,6 +60,14 @@ def _undo(c: Curve, v: float) -> float:
     return 10 ** (-v) if np.all(c.y > 0) and c.y.max() / c.y.min() > 10 else -v
 
 
+def shift_text(row: dict) -> str:
+    """A row's shift as people read it: "+0.17", ">= +1.40" or "<= -0.64" (decades)."""
+    if row.get("shift_decades") is None:
+        return ""
+    bound = {"at least": ">= ", "at most": "<= "}.get(row.get("shift_bound"), "")
+    return f"{bound}{row['shift_decades']:+.2f}"
+
+
 def compare_thresholds(curves_a: list[Curve], curves_b: list[Curve], metric: str = "exact_match",
                        seed: int = 0) -> list[dict]:
     rng = np.random.default_rng(seed)

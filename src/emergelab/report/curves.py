@@ -13,6 +13,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from ..analysis.compare import shift_text  # noqa: E402
 from .plots import save_figure  # noqa: E402
 
 
@@ -93,11 +94,9 @@ def plot_comparison(rows: list[dict], curves_a, curves_b, names: tuple[str, str]
                 ax.axhline(c.baseline, color="grey", lw=0.8, ls=":")
         if r.get("level") is not None:
             ax.axhline(r["level"], color="black", lw=0.8, label=f"common level {r['level']:.2f}")
-        shift = r.get("shift_decades")
-        bound = {"at least": ">= ", "at most": "<= "}.get(r.get("shift_bound"), "")
         title = f"{r['task']} {r['metric']}"
-        if shift is not None:
-            title += f": shift {bound}{shift:+.2f} decade" + (" (significant)" if r["significant"] else "")
+        if r.get("shift_decades") is not None:
+            title += f": shift {shift_text(r)} decade" + (" (significant)" if r["significant"] else "")
         ax.set_title(title, fontsize=9)
         ax.set_xlim(xs.min() / 1.5, right)
         ax.set_xlabel(next((c.x_name for c, *_ in pair if c is not None), "x"))
