@@ -10,6 +10,7 @@ import ctypes
 import gc
 import logging
 import time
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -75,9 +76,8 @@ def ladder_members(cfg: RunConfig, block_size: int) -> list[Member]:
 
 
 def release_memory() -> None:
-    """Hand freed heap back to the system between members. Every batch has its own padded length,
-    so glibc's arenas keep freed blocks of odd sizes; with this, RSS returns to ~0.5 GB after each
-    member (the full suite's peak, 4.57 GB, is reached inside one experiment: docs/phenomena.md)."""
+    """Hand freed heap back to the system. Every batch has its own padded length, so glibc keeps
+    freed blocks of odd sizes; members also run in their own processes (member_process.py)."""
     gc.collect()
     try:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
@@ -121,56 +121,101 @@ def evaluate_member(cfg: RunConfig, member: Member, out: Path, eval_tasks: list[
             on_done()
 
 
-def run(cfg: RunConfig, out: Path, quiet: bool = False, console: Console | None = None,
-        monitor=None) -> Path:
-    """Train and evaluate the whole ladder of cfg into out; returns out. monitor: a
-    CapabilityMonitor watching every member's training (train/monitor.py)."""
-    out = Path(out)
-    prepare_out_dir(out, cfg)
+def setup(cfg: RunConfig) -> tuple[list[EvalTask], Mixture, list[Member]]:
+    """What every member of cfg's ladder shares: evaluation sets, training mixture, the ladder.
+    Deterministic in cfg, so a worker process rebuilds exactly what the parent built."""
+    torch.manual_seed(cfg.seed)
+    eval_tasks = build_eval_tasks(cfg)
+    mixture = Mixture([et.task for et in eval_tasks], [t.weight for t in cfg.tasks], cfg.seed)
+    return eval_tasks, mixture, ladder_members(cfg, block_size_for(mixture, eval_tasks))
+
+
+def train_and_evaluate(cfg: RunConfig, out: Path, member: Member, eval_tasks: list[EvalTask],
+                       mixture: Mixture, monitor=None,
+                       on_progress: Callable[[int], None] | None = None) -> int | None:
+    """Train one member (resuming) and evaluate its checkpoints. on_progress(n) counts training
+    steps, then one more per evaluated checkpoint. Returns the step a monitor alert stopped
+    training at, or None."""
+    t0 = time.time()
+    report = on_progress or (lambda n: None)
+    member_mixture = Mixture(mixture.tasks, mixture.weights, cfg.seed * 1000 + member.seed)
+    stopped = train_member(member, member_mixture, cfg.train, out / "checkpoints" / member.model_id,
+                           on_step=report, monitor=monitor)
+    if stopped is not None:
+        log.info("%s: stopped on alert at step %d", member.model_id, stopped)
+        return stopped
+    t1 = time.time()
+    release_memory()  # the evaluation's shapes differ from training's: start it on a clean heap
+    done = cfg.train.steps
+    report(done)
+
+    def one_more() -> None:
+        nonlocal done
+        done += 1
+        report(done)
+
+    evaluate_member(cfg, member, out, eval_tasks, on_done=one_more)
+    log.info("%s: %d non-embedding params, train %.1fs, eval %.1fs", member.model_id,
+             member.config.params_nonembed(), t1 - t0, time.time() - t1)
+    return None
+
+
+@contextlib.contextmanager
+def logging_to(out: Path):
+    """Send the emergelab log to out/run.log for the duration (appending: resumes keep history)."""
     handler = logging.FileHandler(out / "run.log")
     handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
     log.addHandler(handler)
     log.setLevel(logging.INFO)
     try:
-        torch.manual_seed(cfg.seed)
-        eval_tasks = build_eval_tasks(cfg)
-        mixture = Mixture([et.task for et in eval_tasks], [t.weight for t in cfg.tasks], cfg.seed)
-        members = ladder_members(cfg, block_size_for(mixture, eval_tasks))
+        yield
+    finally:
+        log.removeHandler(handler)
+        handler.close()
+
+
+def run(cfg: RunConfig, out: Path, quiet: bool = False, console: Console | None = None,
+        monitor=None, isolate: bool = True) -> Path:
+    """Train and evaluate the whole ladder of cfg into out; returns out. monitor: a
+    CapabilityMonitor watching every member's training (train/monitor.py). isolate: each member
+    in its own worker process (member_process.py), so one member's heap never carries over to
+    the next; False keeps everything in this process (for a debugger)."""
+    from .member_process import run_member_in_process
+    from .train.monitor import StoppedOnAlert
+
+    out = Path(out)
+    prepare_out_dir(out, cfg)
+    with logging_to(out):
+        eval_tasks, mixture, members = setup(cfg)
         n_ckpt = (len(checkpoint_steps(cfg.train.steps, cfg.train.checkpoints))
                   if cfg.eval.every_checkpoint else 1)
+        steps = cfg.train.steps
         console = console or Console(stderr=True)
         progress = Progress(TextColumn("{task.description}"), BarColumn(),
                             TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(),
                             TimeRemainingColumn(), console=console, disable=quiet)
         with progress if not quiet else contextlib.nullcontext():
-            bar = progress.add_task("ladder", total=len(members) * (cfg.train.steps + n_ckpt))
-            for m in members:
-                t0 = time.time()
-                progress.update(bar, description=f"train {m.model_id}")
-                model_dir = out / "checkpoints" / m.model_id
+            bar = progress.add_task("ladder", total=len(members) * (steps + n_ckpt))
+            for index, m in enumerate(members):
                 base = progress.tasks[0].completed
-                member_mixture = Mixture(mixture.tasks, mixture.weights, cfg.seed * 1000 + m.seed)
-                stopped = train_member(m, member_mixture, cfg.train, model_dir,
-                                       on_step=lambda s, b=base: progress.update(bar, completed=b + s),
-                                       monitor=monitor)
-                if stopped is not None:
-                    from .train.monitor import StoppedOnAlert
 
-                    log.info("%s: stopped on alert at step %d", m.model_id, stopped)
+                def report(n: int, b=base, mid=m.model_id) -> None:
+                    progress.update(bar, completed=b + n,
+                                    description=f"{'train' if n < steps else 'eval '} {mid}")
+
+                report(0)
+                if isolate:
+                    stopped, seconds = run_member_in_process(cfg, out, index, m.model_id,
+                                                             monitor, report)
+                    if monitor is not None:
+                        monitor.seconds += seconds
+                else:
+                    stopped = train_and_evaluate(cfg, out, m, eval_tasks, mixture, monitor, report)
+                if stopped is not None:
                     raise StoppedOnAlert(m.model_id, stopped,
                                          f"{m.model_id} stopped on alert at step {stopped} "
                                          f"(checkpoint saved); rerun the same command to resume")
-                progress.update(bar, completed=base + cfg.train.steps,
-                                description=f"eval  {m.model_id}")
-                t1 = time.time()
-                release_memory()
-                evaluate_member(cfg, m, out, eval_tasks, on_done=lambda: progress.advance(bar))
-                release_memory()
-                log.info("%s: %d non-embedding params, train %.1fs, eval %.1fs", m.model_id,
-                         m.config.params_nonembed(), t1 - t0, time.time() - t1)
-    finally:
-        log.removeHandler(handler)
-        handler.close()
+                progress.update(bar, completed=base + steps + n_ckpt)
     return out
 
 
@@ -182,7 +227,8 @@ def run_dirs(cfg: RunConfig | SuiteConfig, out: Path) -> list[Path]:
 
 
 def run_any(cfg: RunConfig | SuiteConfig, out: Path, quiet: bool = False,
-            console: Console | None = None, probes=None, stop_on_alert: bool = False) -> list[Path]:
+            console: Console | None = None, probes=None, stop_on_alert: bool = False,
+            isolate: bool = True) -> list[Path]:
     """Run a single ladder, or every experiment of a suite in turn (each resumable). probes: a
     list of ProbeConfig watched during training, logged to OUT/monitor.jsonl."""
     out = Path(out)
@@ -190,19 +236,17 @@ def run_any(cfg: RunConfig | SuiteConfig, out: Path, quiet: bool = False,
     if probes:
         from .train.monitor import CapabilityMonitor
 
-        say = (console or Console(stderr=True)).print
         monitor = CapabilityMonitor(probes, out / "monitor.jsonl", stop_on_alert,  # validates
-                                    seed=getattr(cfg, "seed", 0),
-                                    alert=lambda msg: say(f"[bold red]{msg}[/bold red]"))
+                                    seed=getattr(cfg, "seed", 0))
         prepare_out_dir(out, cfg)
     if isinstance(cfg, SuiteConfig):
         prepare_out_dir(out, cfg)
         for exp, d in zip(cfg.experiments, run_dirs(cfg, out)):
             if console and not quiet:
                 console.print(f"experiment {exp.name} -> {d}", highlight=False)
-            run(exp, d, quiet=quiet, console=console, monitor=monitor)
+            run(exp, d, quiet=quiet, console=console, monitor=monitor, isolate=isolate)
     else:
-        run(cfg, out, quiet=quiet, console=console, monitor=monitor)
+        run(cfg, out, quiet=quiet, console=console, monitor=monitor, isolate=isolate)
     if monitor is not None:
         log.info("monitor: %.1f s spent probing", monitor.seconds)
     return run_dirs(cfg, out)

@@ -66,9 +66,16 @@ class StoppedOnAlert(Exception):
         self.model_id, self.step = model_id, step
 
 
+def print_alert(message: str) -> None:
+    """The default alert: one bold red line on stderr (from whichever process trains)."""
+    from rich.console import Console
+
+    Console(stderr=True).print(f"[bold red]{message}[/bold red]", highlight=False)
+
+
 class CapabilityMonitor:
     def __init__(self, probes: list[ProbeConfig], log_path: Path, stop_on_alert: bool = False,
-                 seed: int = 0, alert=print) -> None:
+                 seed: int = 0, alert=print_alert) -> None:
         from ..evaluate.metrics import ALL_METRICS
         from ..evaluate.runner import EvalTask
         from ..tasks import build_task
@@ -91,6 +98,12 @@ class CapabilityMonitor:
                 if ev.get("alert"):
                     self.alerted.add((ev["model_id"], ev["probe"]))
         self.seconds = 0.0  # time spent probing, for the overhead figure
+
+    def __reduce__(self):
+        # a worker process rebuilds the monitor from its arguments: the task objects need not
+        # pickle, and the alerts already raised are read back from the log
+        return (CapabilityMonitor, (self.probes, self.log_path, self.stop_on_alert, self.seed,
+                                    self.alert))
 
     def __call__(self, model_id: str, step: int, model) -> bool:
         """Evaluate the probes due at this step; True when training should stop."""

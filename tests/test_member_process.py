@@ -1,0 +1,127 @@
+"""Every ladder member trains in its own worker process (member_process.py): the results must be
+those of an in-process run, a worker killed mid-training must end the run with one line and lose
+nothing, and a killed run must not leave its worker training on."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from emergelab.config import load_preset
+from emergelab.pipeline import run_any
+from emergelab.store import read_results, read_samples
+
+linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+
+# long enough that a kill lands mid-training (thousands of steps of a d=8 model: seconds)
+SLOW = """
+name = "slow"
+seed = 0
+[ladder]
+d_models = [8, 12]
+[train]
+steps = 1500
+batch_size = 16
+warmup_steps = 4
+checkpoints = 3
+val_batch = 32
+[eval]
+bootstrap = 50
+[[tasks]]
+name = "add"
+variant = "reversed"
+options = {digits = 2}
+n_eval = 30
+"""
+
+
+def _table(run_dir: Path, read) -> "object":
+    df = read(run_dir).drop(columns=["created_at"], errors="ignore")
+    return df.sort_values(list(df.columns[:6])).reset_index(drop=True)
+
+
+def test_worker_processes_give_the_in_process_results(tmp_path):
+    cfg = load_preset("micro")
+    run_any(cfg, tmp_path / "workers", quiet=True)
+    run_any(cfg, tmp_path / "here", quiet=True, isolate=False)
+    for read in (read_results, read_samples):
+        a, b = _table(tmp_path / "workers", read), _table(tmp_path / "here", read)
+        assert len(a) > 0 and a.equals(b)
+
+
+def _descendants(pid: int) -> list[int]:
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        for tid in os.listdir(f"/proc/{p}/task"):
+            kids = [int(c) for c in Path(f"/proc/{p}/task/{tid}/children").read_text().split()]
+            out += kids
+            todo += kids
+    return out
+
+
+def _worker_pids(cli_pid: int) -> list[int]:
+    """Processes running a member: their parent is the fork server, a child of the CLI."""
+    kids = set(_descendants(cli_pid))
+    return [p for p in kids if int(Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()[1])
+            in kids]
+
+
+def _start_slow_run(tmp_path: Path) -> tuple[subprocess.Popen, Path, list[int]]:
+    cfg = tmp_path / "slow.toml"
+    cfg.write_text(SLOW)
+    out = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-m", "emergelab", "run", "--config", cfg, "--out",
+                             out, "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    deadline = time.time() + 120
+    while not (out / "checkpoints" / "L2-d8-s0" / "step_0").exists():  # training has begun
+        assert proc.poll() is None and time.time() < deadline, "the run never started training"
+        time.sleep(0.05)
+    workers = _worker_pids(proc.pid)
+    assert len(workers) == 1
+    return proc, out, workers
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@linux_only
+def test_killed_worker_is_one_line_and_the_rerun_loses_nothing(tmp_path):
+    proc, out, workers = _start_slow_run(tmp_path)
+    os.kill(workers[0], signal.SIGKILL)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 2
+    assert err.strip().splitlines() == [
+        "error: L2-d8-s0: its worker process died (killed by SIGKILL); rerun the same command "
+        "to resume from its last checkpoint"]
+    assert not (out / "results").exists() or not any((out / "results").iterdir())
+    rerun = subprocess.run([sys.executable, "-m", "emergelab", "run", "--config",
+                            tmp_path / "slow.toml", "--out", out, "--quiet"],
+                           capture_output=True, text=True, timeout=600)
+    assert rerun.returncode == 0, rerun.stderr
+    # the resumed run ends exactly where one that was never killed ends
+    from emergelab.config import load_config
+
+    run_any(load_config(tmp_path / "slow.toml"), tmp_path / "clean", quiet=True, isolate=False)
+    assert _table(out, read_results).equals(_table(tmp_path / "clean", read_results))
+
+
+@linux_only
+def test_killed_run_leaves_no_worker_behind(tmp_path):
+    proc, _, workers = _start_slow_run(tmp_path)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.communicate(timeout=60)
+    deadline = time.time() + 30
+    while _alive(workers[0]) and time.time() < deadline:
+        time.sleep(0.1)
+    assert not _alive(workers[0])
