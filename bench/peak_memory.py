@@ -67,11 +67,14 @@ def main() -> None:
     cmd = args.command[1:] if args.command[:1] == ["--"] else args.command
     if not cmd:
         ap.error("give the command to measure after --")
+    t0 = time.time()
+    try:
+        proc = subprocess.Popen(cmd)
+    except OSError as err:
+        ap.error(f"cannot run {cmd[0]}: {err.strerror}")
     log = open(args.log, "w") if args.log else None
     if log:
         log.write("seconds,processes,rss_mb,pss_mb,largest_mb,largest\n")
-    t0 = time.time()
-    proc = subprocess.Popen(cmd)
     peak_rss = peak_pss = peak_one = 0
     peak_one_name = ""
     while proc.poll() is None:

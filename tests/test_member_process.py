@@ -77,7 +77,7 @@ def _start_slow_run(tmp_path: Path) -> tuple[subprocess.Popen, Path, list[int]]:
     out = tmp_path / "run"
     proc = subprocess.Popen([sys.executable, "-m", "emergelab", "run", "--config", cfg, "--out",
                              out, "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+                            text=True, start_new_session=True)  # its own group, as in a terminal
     deadline = time.time() + 120
     while not (out / "checkpoints" / "L2-d8-s0" / "step_0").exists():  # training has begun
         assert proc.poll() is None and time.time() < deadline, "the run never started training"
@@ -121,6 +121,19 @@ def test_killed_run_leaves_no_worker_behind(tmp_path):
     proc, _, workers = _start_slow_run(tmp_path)
     os.kill(proc.pid, signal.SIGKILL)
     proc.communicate(timeout=60)
+    deadline = time.time() + 30
+    while _alive(workers[0]) and time.time() < deadline:
+        time.sleep(0.1)
+    assert not _alive(workers[0])
+
+
+@linux_only
+def test_ctrl_c_stops_worker_and_run_with_one_line(tmp_path):
+    proc, out, workers = _start_slow_run(tmp_path)
+    os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C sends: the whole foreground group
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert err.strip().splitlines() == ["interrupted: rerun the same command to resume"]
     deadline = time.time() + 30
     while _alive(workers[0]) and time.time() < deadline:
         time.sleep(0.1)

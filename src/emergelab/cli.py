@@ -531,6 +531,8 @@ def _fail(message: str) -> None:
 def main() -> None:
     try:
         code = app(standalone_mode=False)  # Click returns Exit codes instead of raising here
+        if code == 130:  # Click turned Ctrl-C into its Abort code without a word
+            raise KeyboardInterrupt
         if isinstance(code, int) and code:
             sys.exit(code)
     except UserError as err:
