@@ -12,6 +12,26 @@ def test_levenshtein_hand_values():
     assert levenshtein(list("0579"), list("579")) == 1
 
 
+def _reference_levenshtein(a, b) -> int:
+    """The textbook dynamic programme (Wagner & Fischer 1974), as the project computed it before."""
+    prev = list(range(len(b) + 1))
+    for i, x in enumerate(a, 1):
+        cur = [i]
+        for j, y in enumerate(b, 1):
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (x != y)))
+        prev = cur
+    return prev[-1]
+
+
+def test_levenshtein_equals_the_dynamic_programme_on_random_strings():
+    rng = np.random.default_rng(5)
+    for _ in range(500):
+        a = "".join(rng.choice(list("0123#+="), size=rng.integers(0, 12)))
+        b = "".join(rng.choice(list("0123#+="), size=rng.integers(0, 12)))
+        assert levenshtein(a, b) == _reference_levenshtein(a, b)
+        assert levenshtein(list(a), list(b)) == _reference_levenshtein(a, b)
+
+
 def test_example_metrics_hand_computed():
     m = example_metrics("0589", "0579", "0589", "0579",
                         token_logprobs=[-0.1, -0.2, -2.0, -0.3], token_hits=[True, True, False, True])

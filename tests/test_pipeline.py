@@ -1,12 +1,11 @@
 """End to end: the micro preset through the CLI, then the stored samples re-scored without a
 model must reproduce the results table."""
 
-import numpy as np
-import pandas as pd
 import pytest
 
 from emergelab.config import load_preset
-from emergelab.evaluate.metrics import METRICS, aggregate
+from emergelab.evaluate.metrics import aggregate
+from emergelab.evaluate.registry import GENERATIVE
 from emergelab.evaluate.runner import sample_metrics
 from emergelab.store import RESULT_COLUMNS, query, read_results, read_samples
 from emergelab.tasks import build_task
@@ -32,7 +31,7 @@ def test_micro_run_writes_every_artefact(micro_run):
     cfg = load_preset("micro")
     n_models = len(cfg.ladder.d_models)
     assert res.model_id.nunique() == n_models
-    assert set(res.metric) >= set(METRICS)
+    assert set(res.metric) >= set(GENERATIVE)
     assert res.groupby("model_id").step.max().eq(cfg.train.steps).all()
     assert (res.params_nonembed < res.params).all() and res.n_layer.notna().all()
     assert not list(out.rglob(".tmp-*"))
@@ -45,7 +44,7 @@ def test_samples_rescore_to_the_results(micro_run):
     for (model_id, step, task), grp in samples.groupby(["model_id", "step", "task"]):
         per = [sample_metrics(tasks[task], r.generated, r.target, r.answer, r.token_logprobs,
                               r.token_hits) for r in grp.itertuples()]
-        for metric in METRICS:
+        for metric in GENERATIVE:
             agg = aggregate(metric, [p[metric] for p in per], seed=0, n_boot=100)
             row = res[(res.model_id == model_id) & (res.step == step) & (res.task == task)
                       & (res.metric == metric)]
@@ -78,3 +77,30 @@ def test_analyze_reads_our_run_dir(micro_run):
     rows = json.loads(proc.stdout)
     assert {r["task"] for r in rows} == {"add", "facts"}
     assert all(r["n_points"] == 2 and r["classification"] == "insufficient" for r in rows)
+
+
+def test_resume_compares_config_values_not_text(tmp_path):
+    # a run dir written before a defaulted field existed (no [eval] level, no ladder arms, keys
+    # in another order, a comment) is the same run: it resumes; another value is not
+    from emergelab.config import to_toml
+    from emergelab.errors import UserError
+    from emergelab.pipeline import prepare_out_dir
+
+    cfg = load_preset("micro")
+    text = to_toml(cfg).replace("level = 0.95\n", "").replace("seed = 0\n", "")
+    text = "# written by an older EmergeLab\nseed = 0\n" + text
+    assert "level" not in text and "arms" not in text
+    (tmp_path / "config.toml").write_text(text)
+    prepare_out_dir(tmp_path, cfg)  # no error: same values
+    assert (tmp_path / "config.toml").read_text() == text  # left as it was
+    changed = cfg.model_copy(update={"seed": 1})
+    with pytest.raises(UserError, match="different config"):
+        prepare_out_dir(tmp_path, changed)
+
+
+def test_query_reads_a_run_dir_whose_path_has_a_quote(tmp_path):
+    from emergelab.store import write_partition
+
+    run = tmp_path / "it's a run"
+    write_partition([{"task": "t", "value": 1.0}], run / "results", "p0")
+    assert query(run, "SELECT value FROM results")["value"].tolist() == [1.0]

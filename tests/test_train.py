@@ -77,6 +77,14 @@ def test_killed_run_resumes_to_identical_weights(tmp_path):
     assert steps == checkpoint_steps(CFG.steps, CFG.checkpoints)
 
 
+def test_resuming_in_another_precision_is_a_user_error(tmp_path):
+    train_member(_member(), _mixture(), CFG.model_copy(update={"precision": "fp32"}),
+                 tmp_path / "m", stop_at=10)
+    with pytest.raises(UserError, match="trained in fp32 and this run would continue in bf16"):
+        train_member(_member(), _mixture(), CFG.model_copy(update={"precision": "bf16"}),
+                     tmp_path / "m")
+
+
 def test_training_lowers_validation_loss(tmp_path):
     train_member(_member(), _mixture(), CFG, tmp_path / "m")
     ckpts = list_checkpoints(tmp_path / "m")

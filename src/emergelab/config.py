@@ -11,6 +11,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Literal
 
+import tomli_w
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from .errors import UserError
@@ -38,6 +39,10 @@ class LadderConfig(Strict):
     head_dim: int = Field(16, ge=1)
     max_layers: int = Field(4, ge=1)
     seeds: list[int] = [0]                    # several seeds per size average out threshold noise
+    # a declared ablation: members differing in this shape column are separate arms, one curve
+    # each in `analyze` (e.g. "n_layer" for 1- vs 2-layer members at the same widths). Never
+    # guessed from the table: a real family changes depth and width together as it grows.
+    arms: Literal["n_layer", "d_model", "n_head"] | None = None
 
     @field_validator("d_models")
     @classmethod
@@ -157,34 +162,17 @@ def load_preset(name: str) -> RunConfig | SuiteConfig:
 
 
 def to_toml(cfg: RunConfig | SuiteConfig) -> str:
-    """The resolved config as TOML (written to the run dir so a run is self-describing)."""
-    if isinstance(cfg, SuiteConfig):
-        parts = [f'name = "{cfg.name}"']
-        for exp in cfg.experiments:  # each experiment's own TOML, nested under [[experiments]]
-            body = to_toml(exp).replace("\n[", "\n[experiments.").replace(
-                "[experiments.[", "[[experiments.")
-            parts.append("\n[[experiments]]\n" + body)
-        return "\n".join(parts)
-    lines: list[str] = []
+    """The resolved config as TOML (written to the run dir so a run is self-describing); unset
+    optional fields are left out, since TOML has no null."""
+    return tomli_w.dumps(cfg.model_dump(exclude_none=True))
 
-    def val(v) -> str:
-        if isinstance(v, bool):
-            return "true" if v else "false"
-        if isinstance(v, str):
-            return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
-        if isinstance(v, list):
-            return "[" + ", ".join(val(x) for x in v) + "]"
-        if isinstance(v, dict):
-            return "{" + ", ".join(f"{k} = {val(x)}" for k, x in v.items()) + "}"
-        return repr(v)
 
-    data = cfg.model_dump()
-    for k in ("name", "seed"):
-        lines.append(f"{k} = {val(data[k])}")
-    for section in ("ladder", "train", "eval"):
-        lines.append(f"\n[{section}]")
-        lines += [f"{k} = {val(v)}" for k, v in data[section].items() if v is not None]
-    for t in data["tasks"]:
-        lines.append("\n[[tasks]]")
-        lines += [f"{k} = {val(v)}" for k, v in t.items() if v is not None]
-    return "\n".join(lines) + "\n"
+def same_config(text: str, cfg: RunConfig | SuiteConfig, source: str) -> bool:
+    """Does a stored config.toml describe the same run as cfg? Compared by value, so a field
+    added later with a default (absent from older files) or another layout of the file still
+    matches."""
+    try:
+        stored = parse_config(tomllib.loads(text), source)
+    except tomllib.TOMLDecodeError as err:
+        raise UserError(f"{source}: not valid TOML ({err})") from None
+    return type(stored) is type(cfg) and stored.model_dump() == cfg.model_dump()

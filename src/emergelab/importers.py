@@ -11,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from .errors import UserError
+from .evaluate.registry import lookup
 
 # column names seen in published tables -> our schema (used only when ours is absent)
 ALIASES = {"score": "value", "model_family": "family", "model_name": "model_id", "model": "model_id",
@@ -70,6 +71,7 @@ def read_lmeval_dir(directory: Path) -> pd.DataFrame:
         shots = config.get("num_fewshot")
         n_shot = data.get("n-shot", {}) or {}
         family = family_of(model)
+        directions = data.get("higher_is_better", {}) or {}  # lm-eval >= 0.4 says it per metric
         for task, metrics in results.items():
             if not isinstance(metrics, dict):
                 continue
@@ -78,13 +80,15 @@ def read_lmeval_dir(directory: Path) -> pd.DataFrame:
                 if metric.endswith("_stderr") or metric == "alias" or not isinstance(value, (int, float)):
                     continue
                 err = metrics.get(f"{metric}_stderr,{filt}" if filt else f"{metric}_stderr")
+                higher = (directions.get(task) or {}).get(metric)
                 rows.append({"family": family, "model_id": model,
                              "params": params_from_name(model),
                              "step": int(step.group(1)) if step else None,
                              "shots": n_shot.get(task, shots), "task": task,
                              "variant": filt if filt and filt != "none" else None,
                              "metric": metric, "value": float(value),
-                             "stderr": float(err) if isinstance(err, (int, float)) else None})
+                             "stderr": float(err) if isinstance(err, (int, float)) else None,
+                             "higher_is_better": higher if isinstance(higher, bool) else None})
     df = pd.DataFrame(rows)
     for col in ("params", "params_nonembed", "step", "shots", "value", "stderr", "baseline"):
         if col in df.columns:  # None in some rows must not make a column of Python objects
@@ -92,8 +96,10 @@ def read_lmeval_dir(directory: Path) -> pd.DataFrame:
     return df
 
 
-# BIG-bench metrics where lower is better; every other one is higher-is-better
-_BIGBENCH_LOWER = {"calibration_multiple_choice_brier_score", "expected_calibration_error"}
+def _bigbench_direction(metric: str) -> bool:
+    """The registry's direction; BIG-bench's convention (higher is better) for metrics it lacks."""
+    entry = lookup(metric)
+    return entry.higher_is_better if entry is not None else True
 
 
 def bigbench_score_rows(path: Path, data: dict) -> list[dict]:
@@ -128,5 +134,5 @@ def bigbench_score_rows(path: Path, data: dict) -> list[dict]:
                          "variant": sub.split(":", 1)[1] if ":" in sub else None,
                          "metric": metric, "value": float(value),
                          "baseline": sc.get("low_score") if metric == preferred else None,
-                         "higher_is_better": metric not in _BIGBENCH_LOWER, "stderr": None})
+                         "higher_is_better": _bigbench_direction(metric), "stderr": None})
     return rows

@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from . import __version__
-from .config import RunConfig, SuiteConfig, to_toml
+from .config import RunConfig, SuiteConfig, same_config, to_toml
 from .data.mixture import Mixture
 from .data.tokenizer import CharTokenizer
 from .errors import UserError
@@ -41,7 +41,7 @@ def prepare_out_dir(out: Path, cfg: RunConfig | SuiteConfig) -> None:
     cfg_path = out / "config.toml"
     try:
         if cfg_path.exists():
-            if cfg_path.read_text() != text:
+            if not same_config(cfg_path.read_text(), cfg, str(cfg_path)):
                 raise UserError(f"{out} holds a run with a different config; use another --out")
             return
         if out.exists() and not out.is_dir():
@@ -244,6 +244,8 @@ def run_any(cfg: RunConfig | SuiteConfig, out: Path, quiet: bool = False,
         for exp, d in zip(cfg.experiments, run_dirs(cfg, out)):
             if console and not quiet:
                 console.print(f"experiment {exp.name} -> {d}", highlight=False)
+            if monitor is not None:
+                monitor.experiment = exp.name  # experiments run one after another
             run(exp, d, quiet=quiet, console=console, monitor=monitor, isolate=isolate)
     else:
         run(cfg, out, quiet=quiet, console=console, monitor=monitor, isolate=isolate)

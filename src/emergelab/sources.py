@@ -9,6 +9,7 @@ import duckdb
 import pandas as pd
 
 from .errors import UserError
+from .store import sql_literal
 
 
 def _check_expression(con: duckdb.DuckDBPyConnection, where: str) -> None:
@@ -23,11 +24,6 @@ def _check_expression(con: duckdb.DuckDBPyConnection, where: str) -> None:
         raise UserError("--where takes one SQL expression")
 
 
-def _lit(text: str) -> str:
-    """A SQL string literal (views cannot take prepared parameters)."""
-    return "'" + text.replace("'", "''") + "'"
-
-
 def _read(con: duckdb.DuckDBPyConnection, source: Path) -> None:
     """Create view t over the source."""
     if source.is_dir():
@@ -39,14 +35,14 @@ def _read(con: duckdb.DuckDBPyConnection, source: Path) -> None:
             con.register("lmeval", read_lmeval_dir(source))
             con.execute("CREATE VIEW t AS SELECT * FROM lmeval")
             return
-        files = "[" + ", ".join(_lit(str(p)) for p in parts) + "]"
+        files = "[" + ", ".join(sql_literal(str(p)) for p in parts) + "]"
         con.execute(f"CREATE VIEW t AS SELECT * FROM read_parquet({files}, union_by_name = true)")
         return
     suffix = source.suffix.lower()
     if suffix == ".csv":
-        con.execute(f"CREATE VIEW t AS SELECT * FROM read_csv({_lit(str(source))}, header = true)")
+        con.execute(f"CREATE VIEW t AS SELECT * FROM read_csv({sql_literal(str(source))}, header = true)")
     elif suffix == ".parquet":
-        con.execute(f"CREATE VIEW t AS SELECT * FROM read_parquet({_lit(str(source))})")
+        con.execute(f"CREATE VIEW t AS SELECT * FROM read_parquet({sql_literal(str(source))})")
     else:
         raise UserError(f"{source}: expected a .csv or .parquet file or a run directory")
 

@@ -38,6 +38,12 @@ def write_partition(rows: list[dict] | pd.DataFrame, directory: Path, name: str)
     return final
 
 
+def sql_literal(text: str) -> str:
+    """A SQL string literal (DuckDB views cannot take prepared parameters): quotes doubled, so a
+    path with a quote in it stays one string."""
+    return "'" + text.replace("'", "''") + "'"
+
+
 def _glob(run_dir: Path, table: str) -> str:
     return str(Path(run_dir) / table / "*.parquet")
 
@@ -51,8 +57,8 @@ def query(run_dir: Path, sql: str, table: str = "results") -> pd.DataFrame:
     if not has_table(run_dir, table):
         raise UserError(f"{run_dir} has no {table} table")
     con = duckdb.connect()
-    con.execute(f"CREATE VIEW {table} AS SELECT * FROM read_parquet('{_glob(run_dir, table)}', "
-                "union_by_name = true)")
+    files = sql_literal(_glob(run_dir, table))
+    con.execute(f"CREATE VIEW {table} AS SELECT * FROM read_parquet({files}, union_by_name = true)")
     return con.execute(sql).df()
 
 

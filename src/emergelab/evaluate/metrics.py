@@ -11,39 +11,16 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from rapidfuzz.distance import Levenshtein
 
 from .intervals import bootstrap_mean_ci, wilson_ci
-
-# metric -> (higher_is_better, is_proportion, best possible value)
-METRICS: dict[str, tuple[bool, bool, float]] = {
-    "exact_match": (True, True, 1.0),
-    "token_edit_distance": (False, False, 0.0),
-    "token_edit_distance_norm": (False, False, 0.0),
-    "token_accuracy": (True, False, 1.0),
-    "target_logprob": (True, False, 0.0),
-    "target_logprob_mean": (True, False, 0.0),
-}
-# Metrics of multiple-choice examples, scored from the log-likelihood of every option.
-MC_METRICS: dict[str, tuple[bool, bool, float]] = {
-    "multiple_choice_grade": (True, False, 1.0),
-    "brier_score": (False, False, 0.0),
-    "target_logprob": (True, False, 0.0),
-}
-ALL_METRICS = {**METRICS, **MC_METRICS}
-DISCONTINUOUS = {"exact_match", "multiple_choice_grade"}
+from .registry import REGISTRY
 
 
-def levenshtein(a: list, b: list) -> int:
-    """Edit distance (insertions, deletions, substitutions all cost 1)."""
-    if len(a) < len(b):
-        a, b = b, a
-    prev = list(range(len(b) + 1))
-    for i, x in enumerate(a, 1):
-        cur = [i]
-        for j, y in enumerate(b, 1):
-            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (x != y)))
-        prev = cur
-    return prev[-1]
+def levenshtein(a, b) -> int:
+    """Edit distance (insertions, deletions, substitutions all cost 1) between two sequences
+    (strings, or lists of tokens), by RapidFuzz's C implementation."""
+    return Levenshtein.distance(a, b)
 
 
 def example_metrics(answer_pred: str, answer_true: str, generated: str, target: str,
@@ -54,7 +31,7 @@ def example_metrics(answer_pred: str, answer_true: str, generated: str, target: 
     generated/target are the raw strings whose characters are the tokens compared by edit
     distance; token_logprobs/token_hits are teacher-forced over the target's tokens.
     """
-    dist = levenshtein(list(generated), list(target))
+    dist = levenshtein(generated, target)
     n_tok = max(1, len(target))
     lp = float(sum(token_logprobs))
     return {
@@ -97,7 +74,8 @@ class Aggregate:
 def aggregate(metric: str, values: list[float], seed: int = 0, n_boot: int = 1000,
               level: float = 0.95) -> Aggregate:
     """Mean over examples with an interval: Wilson for proportions, percentile bootstrap else."""
-    higher, is_prop, _ = ALL_METRICS[metric]
+    entry = REGISTRY[metric]
+    higher, is_prop = entry.higher_is_better, entry.aggregation == "proportion"
     arr = np.asarray(values, dtype=float)
     n = int(arr.size)
     if n == 0:

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..tasks import Example, Task
-from .metrics import MC_METRICS, METRICS, aggregate, example_metrics, multiple_choice_metrics
+from .metrics import aggregate, example_metrics, multiple_choice_metrics
+from .registry import GENERATIVE, MULTIPLE_CHOICE
 
 
 @dataclass
@@ -63,7 +64,7 @@ def evaluate_model(scorer, eval_tasks: list[EvalTask], seed: int = 0, n_boot: in
     for et in eval_tasks:
         mc = et.examples[0].is_multiple_choice
         rows = (_multiple_choice_samples if mc else _generative_samples)(scorer, et)
-        per_metric: dict[str, list[float]] = {m: [] for m in (MC_METRICS if mc else METRICS)}
+        per_metric: dict[str, list[float]] = {m: [] for m in (MULTIPLE_CHOICE if mc else GENERATIVE)}
         for row in rows:
             ms = sample_metrics(et.task, row["generated"], row["target"], row["answer"],
                                 row["token_logprobs"], row["token_hits"],

@@ -16,7 +16,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from ..evaluate.metrics import ALL_METRICS  # noqa: E402
+from ..evaluate.registry import HEADLINE, REGISTRY, is_discrete  # noqa: E402
 
 CURVE_METRICS = ["exact_match", "token_accuracy", "target_logprob_mean", "token_edit_distance_norm",
                  "multiple_choice_grade", "brier_score"]
@@ -34,12 +34,13 @@ def save_figure(fig, path: Path, dpi: int = 110) -> Path:
 
 def normalised(df: pd.DataFrame) -> pd.Series:
     """(value - baseline) / (best - baseline): 0 at chance, 1 at perfect, for either direction."""
-    best = df["metric"].map(lambda m: ALL_METRICS.get(m, (None, None, np.nan))[2])
+    best = df["metric"].map(lambda m: REGISTRY[m].best if m in REGISTRY and REGISTRY[m].best is not None
+                            else np.nan)
     return (df["value"] - df["baseline"]) / (best - df["baseline"])
 
 
-def _task_label(task: str, variant: str) -> str:
-    return task if variant in ("plain", None) else f"{task}/{variant}"
+def _task_label(task, variant) -> str:
+    return str(task) if variant in ("plain", None) else f"{task}/{variant}"
 
 
 def _mean_over_seeds(df: pd.DataFrame, x: str) -> pd.DataFrame:
@@ -49,8 +50,9 @@ def _mean_over_seeds(df: pd.DataFrame, x: str) -> pd.DataFrame:
 
 def _headline(results: pd.DataFrame) -> pd.DataFrame:
     """Each task's headline metric: exact match, or the multiple-choice grade."""
-    mc = set(results.loc[results["metric"] == "multiple_choice_grade", "task"])
-    want = np.where(results["task"].isin(mc), "multiple_choice_grade", "exact_match")
+    generative, multiple_choice = HEADLINE
+    mc = set(results.loc[results["metric"] == multiple_choice, "task"])
+    want = np.where(results["task"].isin(mc), multiple_choice, generative)
     return results[results["metric"] == want]
 
 
@@ -72,7 +74,7 @@ def plot_size_curves(results: pd.DataFrame, path: Path) -> Path:
             line = sub[sub.metric == metric].sort_values("params_nonembed")
             if len(line):
                 ax.plot(line.params_nonembed, line.norm, marker="o", label=metric,
-                        lw=2.2 if metric in ("exact_match", "multiple_choice_grade") else 1.4)
+                        lw=2.2 if is_discrete(metric) else 1.4)
         ax.set_xscale("log")
         ax.axhline(0, color="grey", lw=0.8, ls=":")
         _ylim(ax, sub.norm)

@@ -134,7 +134,7 @@ class Task:
             for i, j in enumerate(perm):
                 guess_t, true_t = targets[j], targets[i]
                 em += self.normalize(answers[j]) == self.normalize(answers[i])
-                d = levenshtein(list(guess_t), list(true_t))
+                d = levenshtein(guess_t, true_t)
                 ed += d
                 edn += d / max(1, len(true_t))
                 acc += sum(a == b for a, b in zip(guess_t, true_t)) / max(1, len(true_t))

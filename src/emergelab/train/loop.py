@@ -17,6 +17,7 @@ import torch.nn.functional as F
 
 from ..config import TrainConfig
 from ..data.mixture import Mixture, Rows
+from ..errors import UserError
 from ..models.gpt import GPT
 from ..models.ladder import Member
 from ..tasks import EVAL
@@ -100,7 +101,11 @@ def train_member(member: Member, mixture: Mixture, cfg: TrainConfig, model_dir: 
     meta = load_train_state(model, opt, state_dir)
     start, tokens = (meta["step"], meta["tokens"]) if meta else (0, 0)
     if meta and meta.get("precision") != ("bf16" if bf16 else "fp32"):
-        raise RuntimeError(f"{member.model_id}: resume would change precision; refusing")
+        raise UserError(f"{member.model_id}: its checkpoint at step {start} was trained in "
+                        f"{meta.get('precision')} and this run would continue in "
+                        f"{'bf16' if bf16 else 'fp32'} (train.precision = {cfg.precision!r}); "
+                        f"set train.precision = {meta.get('precision')!r} to resume it, or use "
+                        "another --out")
 
     def checkpoint(step: int) -> None:
         info = {"model_id": member.model_id, "seed": member.seed, "step": step, "tokens": tokens,

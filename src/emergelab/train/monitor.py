@@ -75,20 +75,23 @@ def print_alert(message: str) -> None:
 
 class CapabilityMonitor:
     def __init__(self, probes: list[ProbeConfig], log_path: Path, stop_on_alert: bool = False,
-                 seed: int = 0, alert=print_alert) -> None:
-        from ..evaluate.metrics import ALL_METRICS
+                 seed: int = 0, alert=print_alert, experiment: str = "") -> None:
+        from ..evaluate.registry import PRODUCED
         from ..evaluate.runner import EvalTask
         from ..tasks import build_task
 
         self.log_path, self.stop_on_alert, self.seed, self.alert = log_path, stop_on_alert, seed, alert
+        # a suite runs its experiments under one monitor, and two experiments may train members
+        # with the same model_id: alerts are kept per (experiment, model, probe)
+        self.experiment = experiment
         self.probes, self.eval_tasks = probes, []
         for p in probes:
             task = build_task(p.task, p.variant, **p.options)
             examples = task.eval_set(p.n, seed)
-            if p.metric not in ALL_METRICS and p.metric not in ("icl_score", "stored_bits"):
+            if p.metric not in PRODUCED:
                 raise UserError(f"probe {p.task}: unknown metric {p.metric!r}")
             self.eval_tasks.append(EvalTask(task, examples, task.baselines(examples, seed)))
-        self.alerted: set[tuple[str, int]] = set()
+        self.alerted: set[tuple[str, str, int]] = set()
         if log_path.exists():  # a resumed run: alerts already raised stay raised
             for line in log_path.read_text().splitlines():
                 try:
@@ -96,14 +99,14 @@ class CapabilityMonitor:
                 except json.JSONDecodeError:
                     continue  # a line cut by a kill
                 if ev.get("alert"):
-                    self.alerted.add((ev["model_id"], ev["probe"]))
+                    self.alerted.add((ev.get("experiment", ""), ev["model_id"], ev["probe"]))
         self.seconds = 0.0  # time spent probing, for the overhead figure
 
     def __reduce__(self):
         # a worker process rebuilds the monitor from its arguments: the task objects need not
         # pickle, and the alerts already raised are read back from the log
         return (CapabilityMonitor, (self.probes, self.log_path, self.stop_on_alert, self.seed,
-                                    self.alert))
+                                    self.alert, self.experiment))
 
     def __call__(self, model_id: str, step: int, model) -> bool:
         """Evaluate the probes due at this step; True when training should stop."""
@@ -127,13 +130,16 @@ class CapabilityMonitor:
             higher = bool(row["higher_is_better"])
             value = float(row["value"])
             crossed = value >= p.threshold if higher else value <= p.threshold
-            alert = crossed and (model_id, i) not in self.alerted
+            key = (self.experiment, model_id, i)
+            alert = crossed and key not in self.alerted
             if alert:
-                self.alerted.add((model_id, i))
-                self.alert(f"ALERT {model_id} step {step}: {et.task.id} {p.metric} = {value:.3f} "
+                self.alerted.add(key)
+                where = f"{self.experiment}/" if self.experiment else ""
+                self.alert(f"ALERT {where}{model_id} step {step}: {et.task.id} {p.metric} = {value:.3f} "
                            f"crossed {p.threshold:g}")
                 stop = stop or self.stop_on_alert
-            lines.append(json.dumps({"time": time.time(), "model_id": model_id, "step": step,
+            lines.append(json.dumps({"time": time.time(), "experiment": self.experiment,
+                                     "model_id": model_id, "step": step,
                                      "probe": i, "task": et.task.id, "metric": p.metric,
                                      "value": value, "threshold": p.threshold,
                                      "crossed": crossed, "alert": alert}))
