@@ -7,8 +7,9 @@ from emergelab.analysis.planted import planted_table
 
 from .conftest import run_cli
 
-KEYS = {"task", "variant", "shots", "family", "metric", "x", "classification", "threshold",
-        "threshold_ci", "sharpness", "linearity", "breakthroughness", "n_points"}
+KEYS = {"task", "variant", "shots", "family", "metric", "x", "classification", "emergence",
+        "threshold", "threshold_ci", "threshold_ci_kind", "width_decades", "useful_level",
+        "useful_at", "linearity", "breakthroughness", "n_points"}
 
 
 def _planted_csv(tmp_path, kind="jump", seed=0):
@@ -24,13 +25,15 @@ def test_analyze_json_plot_and_backtest(tmp_path):
     assert proc.returncode == 0, proc.stderr
     (row,) = json.loads(proc.stdout)
     assert KEYS | {"backtest_error"} <= set(row)
-    assert row["classification"] == "emergent"
-    assert abs(np.log10(row["threshold"] / truth["threshold"])) < 0.25
+    assert row["classification"] == "emergent" and row["emergence"] == "hard"
+    assert row["width_decades"] <= 1.0
+    lo, hi = row["threshold_ci"]
+    assert lo <= row["threshold"] <= hi
+    assert abs(np.log10(row["threshold"] / truth["threshold"])) < 0.45  # one spacing
     assert list((tmp_path / "plots").glob("*.png"))
 
 
 def test_analyze_parquet_and_table_output(tmp_path):
-    import pandas as pd
 
     df, _ = planted_table("smooth", np.random.default_rng(1))
     path = tmp_path / "smooth.parquet"
@@ -69,6 +72,11 @@ def test_lmeval_json_directory_both_key_styles(tmp_path):
     ("task,metric,value,params\nt,acc,0.5,1e6\n", ["--where", "value >"], "bad --where"),
     ("task,metric,value,params\nt,acc,0.5,1e6\n", ["--where", "1=1; DROP TABLE rows"],
      "one SQL expression"),
+    ("task,metric,value,params\nt,acc,0.5,1e6\n", ["--hard-width", "0"], "--hard-width"),
+    ("task,metric,value,params\nt,acc,0.5,1e6\n", ["--useful", "2"], "--useful"),
+    ("task,metric,value,params\nt,acc,0.5,1e6\n", ["--arms", "n_layer"], "--arms"),
+    ("task,metric,value,params\nt,acc,0.5,1e6\n", ["--ci-level", "95"], "--ci-level"),
+    ("task,metric,value,params\nt,wonder_score,0.5,1e6\n", [], "unknown metric 'wonder_score'"),
 ])
 def test_bad_input_is_one_line_exit_2(tmp_path, content, args, needle):
     path = tmp_path / "r.csv"

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from .conftest import SHARED, run_cli
+from .conftest import run_cli
 
 
 def _csv(tmp_path, text):

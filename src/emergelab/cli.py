@@ -23,6 +23,7 @@ err_console = Console(stderr=True)
 
 
 def _run_and_report(cfg, out: Path, quiet: bool, probes=None, stop_on_alert: bool = False) -> None:
+    from .analysis import analyze as analyze_source
     from .pipeline import run_any
     from .report.plots import write_plots
     from .report.summary import findings, results_table
@@ -42,7 +43,7 @@ def _run_and_report(cfg, out: Path, quiet: bool, probes=None, stop_on_alert: boo
             console.print(f"[bold]{run_dir.name}[/bold]")
         if (results["metric"] == "exact_match").any():
             console.print(results_table(results))
-        for line in findings(results):
+        for line in findings(results, analyze_source(run_dir).results):
             console.print(f"- {line}", highlight=False)
         console.print(f"results: {run_dir / 'results'} (Parquet; query with DuckDB)")
         for p in plots:
@@ -356,65 +357,6 @@ def plan(compute: float = typer.Option(..., help="training compute C in FLOPs (C
     console.print(table)
 
 
-def _analyzed_curves(source: Path, x: Optional[str], where: Optional[str], pool: bool,
-                     backtest: int, seed: int):
-    """(curves, their analysis rows, x) of a results source; shared by analyze and compare."""
-    import pandas as pd
-
-    from .analysis.emergence import analyze_curves, build_curves
-    from .sources import load_table, numeric_column
-
-    df = load_table(source, where)
-    for col in ("task", "metric", "value"):
-        if col not in df.columns:
-            raise UserError(f"{source}: missing column {col!r}")
-    if x is None:
-        x = "params_nonembed" if ("params_nonembed" in df.columns
-                                  and df["params_nonembed"].notna().any()) else "params"
-    df["value"] = numeric_column(df, "value", source)
-    df[x] = numeric_column(df, x, source)
-    skipped = int(df[x].isna().sum())
-    if skipped:
-        err_console.print(f"note: {skipped} rows have no {x} and are left out (try --x params)",
-                          highlight=False)
-    loss_axis = x.endswith("loss")
-    if loss_axis:
-        # abilities against the model's loss (Du et al. 2024): every checkpoint of every size is
-        # a point, lower loss is "further"; curves run on 1/loss so the classifier's scale
-        # direction holds, and thresholds are reported back as losses. One pooled curve per
-        # task, and one per model to see whether they cross at a common loss.
-        df = df[df[x] > 0].copy()
-        df[x] = 1.0 / df[x]
-        per_model = df.copy()
-        per_model["family"] = per_model["family"].astype(str) + ":" + per_model["model_id"].astype(str)
-        df = pd.concat([df, per_model]).assign(step=None, final_checkpoint=None)
-    curves = build_curves(df[df[x].notna()], x, pool)
-    if not curves:
-        raise UserError(f"{source}: no curve has positive {x} values")
-    if source.is_dir() and not loss_axis:
-        # our own runs: threshold intervals by bootstrap over the stored examples
-        from .analysis.emergence import attach_examples
-        from .evaluate.rescore import per_example_scores
-        from .sources import our_run_dirs
-
-        for run_dir, family in our_run_dirs(source):
-            used = df if x == "step" else df[df["final_checkpoint"].astype(bool)]
-            used = used[used["family"] == family]
-            mine = [c for c in curves if c.keys.get("family") == family
-                    or str(c.keys.get("family")).startswith(f"{family}/L")]  # depth ablations
-            if not used.empty and mine:
-                attach_examples(mine, per_example_scores(run_dir, used, x))
-    results = analyze_curves(curves, backtest, seed)
-    if loss_axis:
-        for r in results:
-            if r.get("threshold"):
-                r["threshold"] = 1.0 / r["threshold"]
-            if r.get("threshold_ci"):
-                r["threshold_ci"] = [1.0 / r["threshold_ci"][1], 1.0 / r["threshold_ci"][0]]
-            r["x"] = f"{x} (lower is further)"
-    return curves, results, x
-
-
 @app.command()
 def compare(run_a: Path = typer.Argument(..., help="results of the first recipe (run dir, CSV, ...)"),
             run_b: Path = typer.Argument(..., help="results of the second recipe"),
@@ -422,54 +364,62 @@ def compare(run_a: Path = typer.Argument(..., help="results of the first recipe 
             metric: str = typer.Option("exact_match", help="the metric whose thresholds to compare"),
             json_out: bool = typer.Option(False, "--json", help="print JSON"),
             plot: Optional[Path] = typer.Option(None, help="write one PNG per task (both runs' "
-                                                          "curves, the common level) here"),
-            seed: int = typer.Option(0, help="bootstrap seed")) -> None:
+                                                          "curves, the common level) here")) -> None:
     """Threshold shift of every task between two runs (e.g. direct vs chain-of-thought data):
     how many decades earlier or later it emerges, with a 95% interval and a significance call."""
     from rich.table import Table
 
+    from .analysis import analyze as analyze_source
     from .analysis.compare import compare_thresholds, shift_text
+    from .evaluate.registry import spec
 
-    if plot is not None:
-        try:
-            plot.mkdir(parents=True, exist_ok=True)
-        except OSError as err:
-            raise UserError(f"cannot write to --plot {plot}: {err.strerror}") from None
-    curves_a, _, x_a = _analyzed_curves(run_a, x, None, False, 0, seed)
-    curves_b, _, _ = _analyzed_curves(run_b, x_a, None, False, 0, seed + 1)
-    rows = compare_thresholds(curves_a, curves_b, metric, seed)
+    spec(metric)  # an unknown metric is a one-line error before any work
+    _ensure_dir(plot)
+    a = analyze_source(run_a, x=x)
+    b = analyze_source(run_b, x=a.x)
+    rows = compare_thresholds(a.curves, b.curves, metric)
     if not rows:
         raise UserError(f"no task has a {metric} curve in both {run_a} and {run_b}")
     if plot is not None:
         from .report.curves import plot_comparison
 
-        for p in plot_comparison(rows, curves_a, curves_b, (run_a.name, run_b.name), plot):
+        for p in plot_comparison(rows, a.curves, b.curves, (run_a.name, run_b.name), plot):
             err_console.print(f"plot: {p}", highlight=False)
     if json_out:
         _print_json(rows)
         return
-    table = Table(title=f"{metric} thresholds: {run_b} vs {run_a} (x = {x_a}), read where both "
+    table = Table(title=f"{metric} thresholds: {run_b} vs {run_a} (x = {a.x}), read where both "
                         "reach one common level")
     for col in ("task", "variant A", "variant B", "class A", "class B", "level", "x at level A",
                 "x at level B", "shift (decades)", "95% CI", "significant"):
         table.add_column(col)
 
-    def fmt(v, spec=".3g"):
-        return "" if v is None else format(v, spec)
-
     def at(r, side):  # a censored curve gets there beyond its largest model, if at all
         v = r[f"x_at_level_{side}"]
-        return fmt(v) if v is not None else f"> {fmt(r[f'largest_{side}'])}"
+        return _fmt(v) if v is not None else f"> {_fmt(r[f'largest_{side}'])}"
 
     for r in rows:
         ci = r["shift_ci"]
         table.add_row(r["task"], str(r["variant_a"]), str(r["variant_b"]), r["class_a"],
-                      r["class_b"], fmt(r["level"]), at(r, "a"), at(r, "b"),
+                      r["class_b"], _fmt(r["level"]), at(r, "a"), at(r, "b"),
                       shift_text(r),
-                      f"[{fmt(ci[0], '+.2f') or '-inf'}, {fmt(ci[1], '+.2f') or '+inf'}]"
+                      f"[{_fmt(ci[0], '+.2f') or '-inf'}, {_fmt(ci[1], '+.2f') or '+inf'}]"
                       if ci else "",
                       {True: "yes", False: "no", None: ""}[r["significant"]])
     console.print(table)
+
+
+def _fmt(v, spec=".3g") -> str:
+    return "" if v is None else format(v, spec)
+
+
+def _ensure_dir(path: Optional[Path]) -> None:
+    """A --plot directory must be writable before any work is done, not after."""
+    if path is not None:
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise UserError(f"cannot write to --plot {path}: {err.strerror}") from None
 
 
 @app.command()
@@ -484,42 +434,79 @@ def analyze(source: Path = typer.Argument(..., help="results CSV/Parquet, a run 
             plot: Optional[Path] = typer.Option(None, help="write PNG curves to this directory"),
             pool: bool = typer.Option(False, "--pool-families",
                                       help="one curve across all families (cross-family scaling)"),
-            seed: int = typer.Option(0, help="bootstrap seed")) -> None:
-    """Detect and classify emergence in every curve of a results table."""
+            hard_width: float = typer.Option(1.0, help="widest 10-90% rise (decades) still called "
+                                                       "hard emergence"),
+            useful: float = typer.Option(0.5, help="usefulness level for soft emergence: this "
+                                                   "share of the way from the baseline to the "
+                                                   "metric's best value"),
+            arms: Optional[str] = typer.Option(None, help="declare an ablation: one curve per "
+                                                          "value of this column in every family "
+                                                          "(our runs declare theirs in config)"),
+            ci_level: Optional[float] = typer.Option(None, help="level of the table's ci_low/"
+                                                                "ci_high (default: the run's, "
+                                                                "else 0.95)")) -> None:
+    """Detect and classify emergence in every curve of a results table: hard / soft / fake
+    emergence, thresholds with calibrated 95% intervals."""
     from rich.table import Table
 
-    if plot is not None:  # fail before any work, not after
-        try:
-            plot.mkdir(parents=True, exist_ok=True)
-        except OSError as err:
-            raise UserError(f"cannot write to --plot {plot}: {err.strerror}") from None
-    curves, results, x = _analyzed_curves(source, x, where, pool, backtest, seed)
+    from .analysis import analyze as analyze_source
+    from .report.plots import _task_label
+
+    _ensure_dir(plot)
+    a = analyze_source(source, x=x, where=where, pool_families=pool, backtest=backtest,
+                       hard_width=hard_width, useful=useful, arms=arms, ci_level=ci_level)
+    for note in a.notes:
+        err_console.print(f"note: {note}", highlight=False)
     if plot:
         from .report.curves import plot_curves
 
-        for p in plot_curves(curves, plot):
+        for p in plot_curves(a.curves, plot):
             err_console.print(f"plot: {p}", highlight=False)
     if json_out:
-        _print_json(results)
+        _print_json([r.to_json() for r in a.results])
         return
-    table = Table(title=f"Emergence analysis of {source} (x = {x})")
-    cols = ["family", "task", "variant", "shots", "metric", "class", "threshold", "95% CI",
-            "width (dec)", "L", "B"] + (["backtest err"] if backtest else [])
+    table = Table(title=f"Emergence analysis of {source} (x = {a.x})")
+    cols = ["curve", "metric", "class", "emergence", "threshold [95% CI]", "width", "L", "B"] + (
+        ["backtest err"] if backtest else [])
     for col in cols:
         table.add_column(col, overflow="fold")
-
-    def fmt(v, spec=".3g"):
-        return "" if v is None else format(v, spec)
-
-    for r in results:
-        ci = r["threshold_ci"]
-        table.add_row(str(r["family"] or ""), str(r["task"]), str(r["variant"] or ""),
-                      str(r["shots"] if r["shots"] is not None else ""), r["metric"],
-                      r["classification"], fmt(r["threshold"]),
-                      f"[{ci[0]:.3g}, {ci[1]:.3g}]" if ci else "", fmt(r["sharpness"], ".2f"),
-                      fmt(r["linearity"], ".2f"), fmt(r["breakthroughness"], ".1f"),
-                      *([fmt(r.get("backtest_error"))] if backtest else []))
+    brackets = False
+    for r in a.results:
+        curve = " ".join(str(v) for v in (r.family, _task_label(r.task, r.variant)) if v)
+        if r.shots:
+            curve += f" {r.shots:g}-shot"
+        thr = _num(r.threshold)
+        if r.threshold_ci:
+            lo, hi = r.threshold_ci
+            thr += f" [{_num(lo) or '<'}, {_num(hi) or '>'}]"
+            if r.threshold_ci_kind == "bracket":
+                thr += " b"
+                brackets = True
+        kind = r.emergence or ""
+        if r.emergence == "soft" and r.useful_at is not None:
+            kind += f" @{_num(r.useful_at)}"
+        table.add_row(curve, r.metric, r.classification, kind, thr,
+                      _fmt(r.width_decades, ".2f"), _fmt(r.linearity, ".2f"),
+                      _fmt(r.breakthroughness, ".1f"),
+                      *([_fmt(r.backtest_error)] if backtest else []))
     console.print(table)
+    console.print("width: 10-90% rise in decades; L, B: BIG-bench linearity, breakthroughness; "
+                  "soft @x: where the usefulness level is crossed", highlight=False)
+    if brackets:
+        console.print("b: the interval is the gap between two neighbouring models: the rise "
+                      "happens between them and no model on it locates it more finely",
+                      highlight=False)
+
+
+def _num(v) -> str:
+    """A scale as people read it: 46.3K, 1.2B, 0.012 (losses and small values as they are)."""
+    if v is None:
+        return ""
+    for div, suffix in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "K")):
+        if abs(v) >= div:
+            return f"{v / div:.3g}{suffix}"
+    return f"{v:.3g}"
+
 
 
 def _fail(message: str) -> None:

@@ -2,24 +2,31 @@
 
 Curves of the same task and metric are matched across the two runs (variants may differ: `direct`
 in one, `cot` in the other). Both are read at one common level: halfway from the baseline (else
-the lower start) to the higher of the two curves' best values. Each curve's own midpoint would
-compare a recipe that rises to 0.1 with one that rises to 0.9 as if they were the same ability.
+the lower start) to the higher of the two curves' tops (each the plateau of its best logistic,
+capped at its highest point). Each curve's own midpoint would compare a recipe that rises to 0.1
+with one that rises to 0.9 as if they were the same ability.
 
-The shift is log10(x_B) - log10(x_A) in decades of scale, where x is the first scale at which a
-curve reaches the level. A curve that never reaches it within its ladder is censored: it gets
-there beyond its largest model, if at all, and the shift is a bound ("at least" or "at most",
-from the largest model). The 95% interval comes from the two runs' independent bootstrap copies
-(over stored examples for our runs), each copy reading both curves at its own common level; a
-censored copy counts at its largest model, so an interval that touches censoring is conservative
-on the censored side. The shift is significant when the interval excludes 0.
+The shift is log10(x_B) - log10(x_A) in decades of scale, where x is where a curve first reaches
+the level (interpolated between members). A curve that never reaches it within its ladder is
+censored: the shift is then a bound ("at least" or "at most", from the largest model).
+
+The interval is a joint profile likelihood (analysis/threshold.py explains the single-curve
+case): each run's profile chi-square of where it reaches the level, on one common grid, and the
+interval is every shift d for which some pair of locations (a, a + d) has a summed profile within
+chi2_1(0.95) of the best. A jump between two members is located only to its bracket in each run,
+so two runs with the same threshold on offset ladders are not called different, while a shift
+larger than the brackets allow is. Crossings beyond a ladder's largest model are part of the
+profile, so censoring opens the interval's end. Significant: the interval excludes 0.
 """
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
-from .emergence import Curve, _oriented, crossing, replicates
-
+from .emergence import CONF, Curve, _oriented, _undo, crossing
+from .threshold import best_level, chi2_cut, common_grid, crossing_profile, fit_logistic
 
 def _by_task(curves: list[Curve], metric: str) -> dict[str, list[Curve]]:
     out: dict[str, list[Curve]] = {}
@@ -38,26 +45,41 @@ def _pairs(a: list[Curve], b: list[Curve]) -> list[tuple[Curve, Curve]]:
     return [(a[0], b[0])] if len(a) == 1 and len(b) == 1 else []
 
 
-def _at_level(ca: Curve, cb: Curve, rng: np.random.Generator) -> dict:
-    """Where each curve first reaches the pair's common level, with bootstrap copies (log10 x;
-    NaN where a curve never gets there)."""
-    (ya, _, ba), (yb, _, bb) = _oriented(ca), _oriented(cb)
+
+
+def _top(fit, y: np.ndarray) -> float:
+    """The plateau of a curve's best logistic, capped at its highest point."""
+    return min(best_level(fit, fit.lo + fit.amp), float(y.max()))
+
+
+def _shift_interval(pa: np.ndarray, pb: np.ndarray, grid: np.ndarray) -> tuple[float, float]:
+    """Joint profile interval of log10 x_B - log10 x_A (ends may be infinite)."""
+    pos = np.concatenate([[-np.inf], grid, [np.inf]])
+    total = pa[:, None] + pb[None, :]
+    ok = total <= total.min() + chi2_cut(CONF)
+    with np.errstate(invalid="ignore"):
+        d = pos[None, :] - pos[:, None]  # B's location minus A's
+    if np.isnan(d[ok]).any():  # both before, or both beyond, their grids: anything is possible
+        return -math.inf, math.inf
+    return float(d[ok].min()), float(d[ok].max())
+
+
+def _at_level(ca: Curve, cb: Curve) -> dict:
+    """Where each curve first reaches the pair's common level (log10 x; NaN where a curve never
+    gets there), and the joint interval of the shift."""
+    (ya, sa, ba), (yb, sb, bb) = _oriented(ca), _oriented(cb)
+    ta, tb = np.log10(ca.x), np.log10(cb.x)
+    fa, fb = fit_logistic(ta, ya, sa), fit_logistic(tb, yb, sb)
     bases = [b for b in (ba, bb) if b is not None]
     lower = float(np.mean(bases)) if bases else min(ya[0], yb[0])
-    level = (lower + max(ya.max(), yb.max())) / 2
-    ta, tb = np.log10(ca.x), np.log10(cb.x)
-    xa, xb = crossing(ta, ya[None], np.array([level]))[0], crossing(tb, yb[None], np.array([level]))[0]
-    Ya, Yb = replicates(ca, slice(None), rng), replicates(cb, slice(None), rng)
-    levels = (lower + np.maximum(Ya.max(1), Yb.max(1))) / 2
-    return {"lower": lower, "level": level, "xa": xa, "xb": xb, "top_a": ta[-1], "top_b": tb[-1],
-            "boot_a": crossing(ta, Ya, levels), "boot_b": crossing(tb, Yb, levels)}
-
-
-def _undo(c: Curve, v: float) -> float:
-    """A level on the oriented scale back in the metric's own units."""
-    if c.higher_is_better:
-        return v
-    return 10 ** (-v) if np.all(c.y > 0) and c.y.max() / c.y.min() > 10 else -v
+    level = (lower + max(_top(fa, ya), _top(fb, yb))) / 2
+    xa = crossing(ta, ya[None], np.array([level]))[0]
+    xb = crossing(tb, yb[None], np.array([level]))[0]
+    grid = common_grid(ta, tb)
+    lo, hi = _shift_interval(crossing_profile(fa, level, grid), crossing_profile(fb, level, grid),
+                             grid)
+    return {"level": level, "xa": xa, "xb": xb, "top_a": ta[-1], "top_b": tb[-1],
+            "shift_low": lo, "shift_high": hi}
 
 
 def shift_text(row: dict) -> str:
@@ -68,14 +90,13 @@ def shift_text(row: dict) -> str:
     return f"{bound}{row['shift_decades']:+.2f}"
 
 
-def compare_thresholds(curves_a: list[Curve], curves_b: list[Curve], metric: str = "exact_match",
-                       seed: int = 0) -> list[dict]:
-    rng = np.random.default_rng(seed)
+def compare_thresholds(curves_a: list[Curve], curves_b: list[Curve],
+                       metric: str = "exact_match") -> list[dict]:
     a_tasks, b_tasks = _by_task(curves_a, metric), _by_task(curves_b, metric)
     rows = []
     for task in sorted(set(a_tasks) & set(b_tasks)):
         for ca, cb in _pairs(a_tasks[task], b_tasks[task]):
-            m = _at_level(ca, cb, rng)
+            m = _at_level(ca, cb)
             reached_a, reached_b = bool(np.isfinite(m["xa"])), bool(np.isfinite(m["xb"]))
             row = {"task": task, "metric": metric, "variant_a": ca.keys.get("variant"),
                    "variant_b": cb.keys.get("variant"),
@@ -90,24 +111,19 @@ def compare_thresholds(curves_a: list[Curve], curves_b: list[Curve], metric: str
                    "largest_a": float(10 ** m["top_a"]), "largest_b": float(10 ** m["top_b"]),
                    "shift_decades": None, "shift_bound": None, "shift_ci": None,
                    "significant": None}
-            if not (reached_a or reached_b):  # both stay below the baseline: nothing to read
+            if not (reached_a or reached_b):  # both stay below the level: nothing to read
                 rows.append(row)
                 continue
-            # censored copies count at the largest model: a lower bound on how late they get there
-            ba = np.where(np.isfinite(m["boot_a"]), m["boot_a"], m["top_a"])
-            bb = np.where(np.isfinite(m["boot_b"]), m["boot_b"], m["top_b"])
-            lo, hi = np.quantile(bb - ba, [0.025, 0.975])
             if reached_a and reached_b:
                 row["shift_decades"], row["shift_bound"] = float(m["xb"] - m["xa"]), "exact"
-                row["shift_ci"] = [float(lo), float(hi)]
-                row["significant"] = bool(lo > 0 or hi < 0)
             elif reached_a:  # B gets there beyond its largest model: later by at least this much
                 row["shift_decades"], row["shift_bound"] = float(m["top_b"] - m["xa"]), "at least"
-                row["shift_ci"] = [float(lo), None]
-                row["significant"] = bool(lo > 0)
             else:  # A gets there beyond its largest model: B is earlier by at least this much
                 row["shift_decades"], row["shift_bound"] = float(m["xb"] - m["top_a"]), "at most"
-                row["shift_ci"] = [None, float(hi)]
-                row["significant"] = bool(hi < 0)
+            # the interval always holds the estimate (a bound's estimate is its finite end)
+            lo = min(m["shift_low"], row["shift_decades"])
+            hi = max(m["shift_high"], row["shift_decades"])
+            row["shift_ci"] = [lo if math.isfinite(lo) else None, hi if math.isfinite(hi) else None]
+            row["significant"] = bool(lo > 0 or hi < 0)
             rows.append(row)
     return rows

@@ -10,16 +10,32 @@ to a data set:
   end (two-sided 5%, Bonferroni-corrected for the choice among interior points) — Wei et al.
   2022b's "worse, then better".
 - inverse: the end (mean of the two largest scales) is significantly below the start.
-- emergent: a significant rise, with at least two leading points within noise of the lower level
-  (the baseline when given) — Wei et al. 2022's "near random, then clearly above" — and a
-  threshold model explaining the curve decisively better than a log-linear trend
-  (BIC difference >= 10, "very strong" on Kass & Raftery's 1995 scale).
-- smooth: any other significant rise: predictable from a log-linear trend.
-- metric_induced: emergent under a discontinuous metric (exact match, accuracy, multiple-choice
-  grade) while a continuous metric of the same task and models is smooth (Schaeffer et al. 2023).
+- emergent: a significant rise with a threshold shape — at least two leading points within noise
+  of the lower level (the baseline when given; Wei et al. 2022's "near random, then clearly
+  above") and a logistic in log x explaining the curve decisively better than a log-linear trend
+  (BIC difference >= 10, "very strong" on Kass & Raftery's 1995 scale) — whose 10-90% rise is no
+  wider than the hard width (default 1 decade). A wider rise is not emergent, however it looks.
+- smooth: any other significant rise.
+- metric_induced: a threshold shape (any width) under a discrete metric (all-or-nothing per
+  example) while a continuous metric of the same task and models is smooth (Schaeffer et al. 2023).
+
+Every curve also gets `emergence`, the three kinds of the seeds' vocabulary:
+- "hard": emergent — near its baseline, then a rise within the hard width.
+- "fake": metric_induced — sharp under a discrete metric, smooth under a continuous metric of the
+  same outputs (the "mirage").
+- "soft": a smooth rise that crosses the usefulness level (`useful`, default 0.5 of the way from the
+  lower level to the metric's best value); `useful_at` says where.
+- None otherwise (flat, inverse, U-shaped, a rise that stays below the usefulness level).
+
+Each rising curve gets its threshold — where it crosses halfway between its lower level and its
+top — with a calibrated interval (analysis/threshold.py: profile likelihood under a logistic in
+log x, which puts a rise between two members anywhere in that bracket), the 10-90% width of the
+best logistic in decades, and BIG-bench's linearity and breakthroughness.
 
 Curves are analysed oriented so that higher is better; lower-is-better metrics that span more
-than a decade (perplexity) are analysed as -log10.
+than a decade (perplexity) are analysed as -log10. What a metric is (direction, discrete or
+continuous, best value) comes from the metric registry (evaluate/registry.py); a table's own
+higher_is_better column wins for direction.
 """
 
 from __future__ import annotations
@@ -31,35 +47,16 @@ import numpy as np
 import pandas as pd
 from scipy.stats import chi2, norm
 
-DISCONTINUOUS = {"exact_match", "acc", "acc_norm", "multiple_choice_grade", "exact_str_match",
-                 "case_insensitive_str_match"}
-CONTINUOUS_HINTS = ("token_accuracy", "target_logprob", "edit_distance", "brier", "ppl",
-                    "perplexity", "log_likelihood", "logprob", "bleu", "rouge", "bleurt",
-                    "bertscore", "loss")
-LOWER_IS_BETTER = ("ppl", "perplexity", "loss", "edit_distance", "brier", "ece",
-                   "expected_calibration_error")
+from ..errors import UserError
+from ..evaluate.registry import is_continuous, is_discrete, lookup
+from .threshold import best_level, crossing_interval, fit_logistic, halfway_levels
+
 GROUP_KEYS = ["family", "task", "variant", "shots"]
 Z = 2.0              # "significant": two standard errors, combined
 BIC_DECISIVE = 10.0  # Kass & Raftery 1995: a BIC difference above 10 is very strong evidence
-BOOT = 500           # parametric bootstrap replicates for the threshold interval
-
-
-def lower_is_better(metric: str) -> bool:
-    m = metric.lower()
-    return any(k in m for k in LOWER_IS_BETTER)
-
-
-def is_discontinuous(metric: str) -> bool:
-    """All-or-nothing per example: exact match, accuracy, multiple-choice grade."""
-    m = metric.lower()
-    return (m in DISCONTINUOUS or "exact_match" in m or "exact_str_match" in m
-            or m.endswith("option_accuracy") or "multiple_choice" in m)
-
-
-def is_continuous(metric: str) -> bool:
-    """Partial credit per example: token accuracy, log-probabilities, distances, Brier, BLEU."""
-    m = metric.lower()
-    return not is_discontinuous(m) and any(k in m for k in CONTINUOUS_HINTS)
+CONF = 0.95          # confidence of threshold intervals
+HARD_WIDTH = 1.0     # decades: the widest 10-90% rise still called hard emergence
+USEFUL = 0.5         # usefulness level: this share of the way from the lower level to the best
 
 
 @dataclass
@@ -75,23 +72,32 @@ class Curve:
     higher_is_better: bool
     noise_source: str
     result: dict = field(default_factory=dict)
-    threshold_boot: np.ndarray | None = None  # bootstrap thresholds (log10 x), set by classify
-    # per-example scores behind each point (from stored samples), for bootstrap over examples
-    examples: list[np.ndarray] | None = None
+    fit: object = None  # the logistic fit behind the threshold (analysis/threshold.py)
+    # a rising curve's shape: near its lower level first, then a logistic decisively better than
+    # a log-linear trend (threshold_shape); a logistic decisively better and no wider than the
+    # hard width, whatever the leading points (sharp)
+    threshold_shape: bool = False
+    sharp: bool = False
 
 
 # ---------------------------------------------------------------------------------------------
 # building curves from a table
 # ---------------------------------------------------------------------------------------------
 
-def _noise(g: pd.DataFrame, y: np.ndarray, metric: str) -> tuple[np.ndarray, str]:
+def _noise(g: pd.DataFrame, y: np.ndarray, metric: str, ci_level: float) -> tuple[np.ndarray, str]:
+    """Each point's standard error: from its interval (at the table's ci_level), its stderr, or
+    binomial noise of n examples for proportions; estimated from the curve when none is given."""
     if {"ci_low", "ci_high"} <= set(g.columns) and g[["ci_low", "ci_high"]].notna().all().all():
         width = (g["ci_high"] - g["ci_low"]).to_numpy(float)
-        if np.all(width > 0):
-            return width / (2 * 1.96), "interval"
+        if np.all(width >= 0) and np.any(width > 0):
+            se = width / (2 * float(norm.ppf(0.5 + ci_level / 2)))
+            # a zero-width interval (every example scored the same, e.g. all perfect) is no
+            # zero noise: it gets the curve's smallest positive one
+            return np.where(se > 0, se, se[se > 0].min()), "interval"
     if "stderr" in g.columns and g["stderr"].notna().all() and (g["stderr"] > 0).all():
         return g["stderr"].to_numpy(float), "stderr"
-    proportion = is_discontinuous(metric) or "accuracy" in metric.lower()
+    entry = lookup(metric)
+    proportion = entry is not None and entry.aggregation == "proportion"
     if proportion and "n" in g.columns and g["n"].notna().all() and np.all((y >= 0) & (y <= 1)):
         n = g["n"].to_numpy(float)
         p = np.clip(y, 0.5 / n, 1 - 0.5 / n)  # no zero-width noise at 0 or 1
@@ -107,20 +113,36 @@ def _noise(g: pd.DataFrame, y: np.ndarray, metric: str) -> tuple[np.ndarray, str
     return np.full(len(y), s), "estimated"
 
 
-def build_curves(df: pd.DataFrame, x: str, pool_families: bool = False) -> list[Curve]:
+def _direction(g: pd.DataFrame, metric: str) -> bool:
+    """higher_is_better: the table's own column when it has one, else the metric registry."""
+    if "higher_is_better" in g.columns and g["higher_is_better"].notna().any():
+        v = g["higher_is_better"].dropna().iloc[0]
+        return str(v).lower() in ("true", "1", "1.0")
+    entry = lookup(metric)
+    if entry is None:
+        raise UserError(f"unknown metric {metric!r}: not in the metric registry and the table has "
+                        "no higher_is_better column to say its direction")
+    return entry.higher_is_better
+
+
+def build_curves(df: pd.DataFrame, x: str, pool_families: bool = False,
+                 arms: dict[str, str] | None = None, ci_level: float = 0.95) -> list[Curve]:
     """One curve per (family, task, variant, shots, metric); pool_families puts every model in
-    one family (cross-family scaling, as Lu et al. 2024 and Wei et al. 2022 plot it)."""
+    one family (cross-family scaling, as Lu et al. 2024 and Wei et al. 2022 plot it).
+
+    arms maps a family to the column whose values are the arms of a declared ablation (a suite
+    experiment's `ladder.arms = "n_layer"`): that family gets one curve per value. Nothing is
+    split unless declared: a real family mixes depth and width as it grows. ci_level is the
+    level of the table's ci_low/ci_high."""
     df = df.copy()
     if pool_families:
         df["family"] = "pooled"
-    if {"n_layer", "d_model", "family"} <= set(df.columns) and df["n_layer"].notna().any():
-        # a ladder that varies depth at a fixed width (1- vs 2-layer members) is an ablation of
-        # depth, not a scale axis: one curve per depth
-        depths = df.groupby(["family", "d_model"])["n_layer"].nunique()
-        ablated = set(depths[depths > 1].index.get_level_values(0))
-        mask = df["family"].isin(ablated)
-        df.loc[mask, "family"] = (df.loc[mask, "family"].astype(str) + "/L"
-                                  + df.loc[mask, "n_layer"].astype(int).astype(str))
+    for family, col in (arms or {}).items():
+        if col not in df.columns:
+            raise UserError(f"ablation arms column {col!r} is not in the table")
+        mask = (df["family"] == family) & df[col].notna()
+        df.loc[mask, "family"] = [f"{family}/{col}={v:g}" if isinstance(v, (int, float)) else
+                                  f"{family}/{col}={v}" for v in df.loc[mask, col]]
     for k in GROUP_KEYS:
         if k not in df.columns:
             df[k] = None
@@ -158,13 +180,8 @@ def build_curves(df: pd.DataFrame, x: str, pool_families: bool = False) -> list[
         grouped = grouped.sort_values(x)
         metric = key[-1]
         y = grouped["value"].to_numpy(float)
-        higher = True
-        if "higher_is_better" in g.columns and g["higher_is_better"].notna().any():
-            v = g["higher_is_better"].dropna().iloc[0]
-            higher = str(v).lower() in ("true", "1", "1.0")
-        else:
-            higher = not lower_is_better(metric)
-        se, source = _noise(grouped, y, metric)
+        higher = _direction(g, metric)
+        se, source = _noise(grouped, y, metric, ci_level)
         baseline = None
         if "baseline" in grouped.columns and grouped["baseline"].notna().any():
             baseline = float(grouped["baseline"].dropna().mean())
@@ -234,29 +251,6 @@ def _chi2_linear(t, y, se) -> float:
     return float(np.sum(((A @ coef - y) / se) ** 2))
 
 
-def _chi2_logistic(t, y, se) -> float:
-    """Best chi-square of y = lo + (hi - lo) sigmoid((t - t0) / w) (4 parameters). For fixed
-    (t0, w) the model is linear in (lo, hi), so those are solved exactly on a dense grid of
-    midpoints (across the observed range) and widths (1/200 of the range to the whole range)."""
-    span = t.max() - t.min()
-    t0 = np.linspace(t.min(), t.max(), 81)
-    w = span * np.logspace(-2.3, 0, 24)
-    z = (t[None, None, :] - t0[:, None, None]) / w[None, :, None]
-    s = 0.5 * (1 + np.tanh(z / 2))  # the logistic, without overflow
-    iv = 1 / se**2
-    # weighted normal equations for y ~ a + b s, per grid cell
-    S0, S1, S2 = iv.sum(), (iv * s).sum(-1), (iv * s * s).sum(-1)
-    Y0, Y1 = (iv * y).sum(), (iv * s * y).sum(-1)
-    det = S0 * S2 - S1 * S1
-    ok = det > 1e-12 * S0 * np.maximum(S2, 1e-300)
-    det = np.where(ok, det, 1.0)
-    a = (S2 * Y0 - S1 * Y1) / det
-    b = (S0 * Y1 - S1 * Y0) / det
-    resid = (a[..., None] + b[..., None] * s - y) / se
-    chi = np.where(ok, (resid**2).sum(-1), np.inf)
-    return float(chi.min())
-
-
 def crossing(t: np.ndarray, Y: np.ndarray, level: np.ndarray) -> np.ndarray:
     """First log-x where each row of Y reaches its level (linear interpolation); NaN if never."""
     above = Y >= level[:, None]
@@ -274,44 +268,43 @@ def crossing(t: np.ndarray, Y: np.ndarray, level: np.ndarray) -> np.ndarray:
     return out
 
 
-def replicates(c: Curve, sub: slice, rng: np.random.Generator) -> np.ndarray:
-    """BOOT bootstrap copies of the oriented points c[sub] (BOOT x points): resampled examples
-    when the curve has them, else drawn from the points' noise model."""
-    if c.examples is not None:
-        idx = range(len(c.x))[sub]
-        Y = np.stack([c.examples[i][rng.integers(0, len(c.examples[i]), (BOOT, len(c.examples[i])))]
-                      .mean(1) for i in idx], axis=1)
-        return _orient(_orientation(c), Y)
-    if c.noise_source == "binomial" and c.n is not None and c.higher_is_better:
-        p, n = np.clip(c.y[sub], 0, 1), c.n[sub]
-        return rng.binomial(n.astype(int)[None, :], p[None, :], size=(BOOT, len(p))) / n[None, :]
-    y, se, _ = _oriented(c)
-    return y[sub][None, :] + rng.normal(size=(BOOT, len(y[sub]))) * se[sub][None, :]
+def _crossing1(t: np.ndarray, y: np.ndarray, level: float) -> float:
+    return float(crossing(t, y[None], np.array([level]))[0])
 
 
-def _threshold(c: Curve, sub: slice, t, y, lower: float, rng):
-    """Threshold, its 95% interval, the 10-90% width in decades and the bootstrap thresholds
-    (log10), on points c[sub] (oriented t, y given)."""
-    upper = y.max()
-    mid = np.array([(lower + upper) / 2])
-    thr = crossing(t, y[None], mid)[0]
-    lo10, hi90 = crossing(t, np.stack([y, y]), np.array([lower + 0.1 * (upper - lower),
-                                                          lower + 0.9 * (upper - lower)]))
-    sharp = float(hi90 - lo10)
-    Y = replicates(c, sub, rng)
-    mids = (lower + Y.max(1)) / 2
-    boot = crossing(t, Y, mids)
-    boot = boot[np.isfinite(boot)]
-    ci = [float(10 ** np.quantile(boot, 0.025)), float(10 ** np.quantile(boot, 0.975))] if len(boot) else None
-    return float(10**thr) if np.isfinite(thr) else None, ci, sharp, boot
+def _best_oriented(c: Curve) -> float | None:
+    """The metric's best possible value on the oriented scale, from the registry."""
+    entry = lookup(c.metric)
+    if entry is None or entry.best is None:
+        return None
+    kind = _orientation(c)
+    if kind == "neglog10" and entry.best <= 0:
+        return None
+    return float(_orient(kind, np.float64(entry.best)))
 
 
-def classify(c: Curve, rng: np.random.Generator) -> dict:
+def _rise(c: Curve, t, y, se, lower: float, res: dict) -> None:
+    """Threshold, its interval and the width of a rising curve (t, y, se oriented)."""
+    fit = fit_logistic(t, y, se)
+    c.fit = fit
+    levels = halfway_levels(fit, lower, float(y.max()))
+    level = best_level(fit, levels)
+    est = _crossing1(t, y, level)
+    ci = crossing_interval(fit, levels, CONF, est)
+    res.update(threshold=float(10**est) if np.isfinite(est) else None,
+               threshold_ci=[float(10**ci.low) if math.isfinite(ci.low) else None,
+                             float(10**ci.high) if math.isfinite(ci.high) else None],
+               threshold_ci_kind=ci.kind, width_decades=fit.width_decades)
+
+
+def classify(c: Curve, hard_width: float = HARD_WIDTH, useful: float = USEFUL) -> dict:
     t = np.log10(c.x)
     y, se, b = _oriented(c)
     n = len(t)
-    res = {"classification": "insufficient", "threshold": None, "threshold_ci": None,
-           "sharpness": None, "linearity": linearity(y) if n > 1 else None,
+    res = {"classification": "insufficient", "emergence": None, "threshold": None,
+           "threshold_ci": None, "threshold_ci_kind": None, "width_decades": None,
+           "useful_level": None, "useful_at": None,
+           "linearity": linearity(y) if n > 1 else None,
            "breakthroughness": breakthroughness(y) if n > 1 else None, "n_points": n}
     if n < 4:
         return res
@@ -333,27 +326,45 @@ def classify(c: Curve, rng: np.random.Generator) -> dict:
     elif (dip < start and dip < end and start - dip > z_bonf * math.hypot(s_start, s_dip)
           and end - dip > z_bonf * math.hypot(s_end, s_dip)):
         res["classification"] = "u_shaped"
+        _rise(c, t[i_min:], y[i_min:], se[i_min:], float(y[i_min]), res)
     elif end < start and _sig(end, s_end, start, s_start):
         res["classification"] = "inverse"
     elif end > start and _sig(end, s_end, start, s_start):
-        lower = b if b is not None else y[0]
+        lower = b if b is not None else float(y[0])
+        _rise(c, t, y, se, lower, res)
         near = y - lower <= Z * se
         lead = int(np.argmin(near)) if not near.all() else n
-        emergent = (2 <= lead < n
-                    and _chi2_logistic(t, y, se) + 4 * math.log(n) + BIC_DECISIVE
+        decisive = (c.fit.chi_min + 4 * math.log(n) + BIC_DECISIVE
                     <= _chi2_linear(t, y, se) + 2 * math.log(n))
-        res["classification"] = "emergent" if emergent else "smooth"
+        c.sharp = bool(decisive and res["width_decades"] <= hard_width)
+        c.threshold_shape = bool(decisive and 2 <= lead < n)
+        res["classification"] = "emergent" if c.threshold_shape and c.sharp else "smooth"
+        best = _best_oriented(c)
+        if best is not None and best > lower:
+            res["useful_level"] = float(_undo(c, lower + useful * (best - lower)))
+            at = _crossing1(t, y, lower + useful * (best - lower))
+            res["useful_at"] = float(10**at) if np.isfinite(at) else None
     else:
         res["classification"] = "flat"
-    if res["classification"] in ("emergent", "smooth", "u_shaped"):
-        lower = b if (b is not None and res["classification"] != "u_shaped") else (
-            y[i_min] if res["classification"] == "u_shaped" else y[0])
-        sub = slice(i_min, None) if res["classification"] == "u_shaped" else slice(None)
-        thr, ci, sharp, boot = _threshold(c, sub, t[sub], y[sub], lower, rng)
-        c.threshold_boot = boot  # for comparing thresholds between runs (analysis/compare.py)
-        res.update(threshold=thr, threshold_ci=ci, sharpness=sharp,
-                   threshold_ci_from="examples" if c.examples is not None else c.noise_source)
     return res
+
+
+def _undo(c: Curve, v: float) -> float:
+    """A level on the oriented scale back in the metric's own units."""
+    kind = _orientation(c)
+    return 10 ** (-v) if kind == "neglog10" else (-v if kind == "negate" else v)
+
+
+def emergence_kind(res: dict) -> str | None:
+    """hard / fake / soft (or None) from a curve's classification and usefulness crossing."""
+    cls = res["classification"]
+    if cls == "emergent":
+        return "hard"
+    if cls == "metric_induced":
+        return "fake"
+    if cls == "smooth" and res.get("useful_at") is not None:
+        return "soft"
+    return None
 
 
 def backtest(c: Curve, k: int) -> float | None:
@@ -366,26 +377,32 @@ def backtest(c: Curve, k: int) -> float | None:
     return float(np.mean(np.abs(np.polyval(coef, t[-k:]) - c.y[-k:])))
 
 
-def analyze_curves(curves: list[Curve], backtest_k: int = 0, seed: int = 0) -> list[dict]:
-    rng = np.random.default_rng(seed)
+def analyze_curves(curves: list[Curve], backtest_k: int = 0, hard_width: float = HARD_WIDTH,
+                   useful: float = USEFUL) -> list[dict]:
+    if not hard_width > 0:
+        raise UserError("--hard-width must be a positive number of decades")
+    if not 0 < useful <= 1:
+        raise UserError("--useful must be in (0, 1]: a share of the way from the baseline to "
+                        "the metric's best value")
     for c in curves:
-        c.result = classify(c, rng)
+        c.result = classify(c, hard_width, useful)
         if backtest_k:
             c.result["backtest_error"] = backtest(c, backtest_k)
-    # the mirage test: a discontinuous metric's jump next to a smooth continuous metric
+    # the mirage test: a discrete metric's threshold shape next to a continuous metric of the
+    # same outputs whose rise is smooth (not sharp, whatever its leading points)
     by_group: dict[tuple, list[Curve]] = {}
     for c in curves:
         by_group.setdefault(tuple(c.keys.values()), []).append(c)
     for group in by_group.values():
-        smooth_cont = [c.metric for c in group
-                       if is_continuous(c.metric) and c.result["classification"] == "smooth"]
+        smooth_cont = [c.metric for c in group if is_continuous(c.metric)
+                       and c.result["classification"] == "smooth" and not c.sharp]
         for c in group:
-            if (is_discontinuous(c.metric) and c.result["classification"] == "emergent"
-                    and smooth_cont):
+            if is_discrete(c.metric) and c.threshold_shape and smooth_cont:
                 c.result["classification"] = "metric_induced"
                 c.result["smooth_under"] = sorted(smooth_cont)
     out = []
     for c in curves:
+        c.result["emergence"] = emergence_kind(c.result)
         row = {**{k: (None if v is None or (isinstance(v, float) and math.isnan(v)) else v)
                   for k, v in c.keys.items()},
                "metric": c.metric, "x": c.x_name, **c.result, "noise": c.noise_source}
@@ -394,21 +411,7 @@ def analyze_curves(curves: list[Curve], backtest_k: int = 0, seed: int = 0) -> l
                 row[k] = None
             elif isinstance(v, (np.integer,)):
                 row[k] = int(v)
+            elif isinstance(v, np.bool_):
+                row[k] = bool(v)
         out.append(row)
     return out
-
-
-def attach_examples(curves: list[Curve], per_example: pd.DataFrame) -> int:
-    """Give curves the per-example scores behind each point. per_example has the group columns,
-    metric, the curve's x column and value (one row per example); returns curves matched."""
-    matched = 0
-    for c in curves:
-        sel = per_example[per_example["metric"] == c.metric]
-        for k, v in c.keys.items():
-            if k in sel.columns and v is not None and k != "family":
-                sel = sel[sel[k] == v]
-        groups = {x: g["value"].to_numpy(float) for x, g in sel.groupby(c.x_name)}
-        if all(x in groups and len(groups[x]) for x in c.x):
-            c.examples = [groups[x] for x in c.x]
-            matched += 1
-    return matched

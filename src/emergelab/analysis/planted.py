@@ -18,27 +18,47 @@ def _rows(kind: str, task: str, metric: str, x: np.ndarray, p: np.ndarray, n: in
              "truth": kind, **extra} for xi, ki in zip(x, k)]
 
 
+def ladder(rng: np.random.Generator, decades: tuple[float, float], n_models: int = 10,
+           spacing: float | None = None) -> np.ndarray:
+    """log10 sizes: n_models evenly over the decades, or every `spacing` decades from a random
+    offset (so a threshold falls anywhere relative to the members)."""
+    if spacing is None:
+        return np.linspace(*decades, n_models)
+    return np.arange(decades[0] + rng.uniform(0, spacing), decades[1] + 1e-9, spacing)
+
+
+def logistic(t: np.ndarray, lo: float, hi: float, t0: float, width: float) -> np.ndarray:
+    """lo -> hi around t0 in log10 x, with a 10-90% rise `width` decades wide."""
+    return lo + (hi - lo) / (1 + np.exp(-(t - t0) * 2 * np.log(9) / width))
+
+
 def planted_table(kind: str, rng: np.random.Generator, n_models: int = 10, n: int = 200,
-                  decades: tuple[float, float] = (6.0, 10.0)) -> tuple[pd.DataFrame, dict]:
-    """One planted task of the given kind; returns its rows and the truth (threshold, width)."""
-    t = np.linspace(*decades, n_models)
+                  decades: tuple[float, float] = (6.0, 10.0),
+                  spacing: float | None = None) -> tuple[pd.DataFrame, dict]:
+    """One planted task of the given kind; returns its rows and the truth (threshold, width).
+    Kinds: jump (10-90% width 0.1-0.5 decade), gradual (a logistic 1.5-2.5 decades wide), smooth,
+    flat, inverse, u_shaped, mirage (exact match p^L over a per-token accuracy p linear in log x)
+    and true_jump (the per-token accuracy itself jumps)."""
+    t = ladder(rng, decades, n_models, spacing)
     x = 10**t
     base = rng.uniform(0.0, 0.25)
     task = f"{kind}-{rng.integers(1 << 30)}"
     truth: dict = {"kind": kind}
-    if kind == "jump":  # logistic in log10 x, 10-90% width well under the ladder's spacing
-        t0 = rng.uniform(decades[0] + 1, decades[1] - 1)
-        w = rng.uniform(0.02, 0.08)
+    if kind in ("jump", "gradual"):  # logistic in log10 x
+        mid = (decades[0] + decades[1]) / 2
+        t0 = rng.uniform(decades[0] + 1, decades[1] - 1) if kind == "jump" else rng.uniform(
+            mid - 0.5, mid + 0.5)
+        width = rng.uniform(0.1, 0.5) if kind == "jump" else rng.uniform(1.5, 2.5)
         top = rng.uniform(0.6, 0.95)
-        p = base + (top - base) / (1 + np.exp(-(t - t0) / w))
-        truth.update(threshold=10**t0, width=4.39 * w)
+        p = logistic(t, base, top, t0, width)
+        truth.update(threshold=10**t0, width=width, base=base, top=top)
         return pd.DataFrame(_rows(kind, task, "exact_match", x, p, n, rng, base)), truth
     if kind == "smooth":  # linear in log x from baseline to a top
         top = rng.uniform(0.5, 0.95)
         p = base + (top - base) * (t - t[0]) / (t[-1] - t[0])
         return pd.DataFrame(_rows(kind, task, "exact_match", x, p, n, rng, base)), truth
     if kind == "flat":
-        p = np.full(n_models, base + rng.uniform(0, 0.3))
+        p = np.full(len(t), base + rng.uniform(0, 0.3))
         return pd.DataFrame(_rows(kind, task, "exact_match", x, p, n, rng, base)), truth
     if kind == "inverse":  # worse with scale
         hi = rng.uniform(0.5, 0.9)
@@ -56,8 +76,8 @@ def planted_table(kind: str, rng: np.random.Generator, n_models: int = 10, n: in
             p0, p1 = rng.uniform(0.1, 0.4), rng.uniform(0.95, 0.995)  # from chance (0.1)
             tok = p0 + (p1 - p0) * (t - t[0]) / (t[-1] - t[0])
         else:  # the per-token ability itself jumps
-            t0, w = rng.uniform(7, 9), rng.uniform(0.02, 0.06)
-            tok = 0.1 + 0.89 / (1 + np.exp(-(t - t0) / w))
+            tok = logistic(t, 0.1, 0.99, rng.uniform(decades[0] + 1, decades[1] - 1),
+                           rng.uniform(0.1, 0.25))
         em = tok**L
         n_tok = n * L
         rows = _rows(kind, task, "exact_match", x, em, n, rng, 0.1**L)
@@ -66,3 +86,20 @@ def planted_table(kind: str, rng: np.random.Generator, n_models: int = 10, n: in
             r["n"] = n_tok
         return pd.DataFrame(rows), truth
     raise ValueError(kind)
+
+
+def planted_pair(rng: np.random.Generator, shift: float, spacing: float, n: int = 200,
+                 decades: tuple[float, float] = (6.0, 10.0)) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """Two runs of one planted jump (10-90% width 0.1-0.5 decade) whose thresholds differ by
+    `shift` decades; run B's ladder is offset from A's by half a spacing, each run has its own
+    binomial noise. Returns both tables and the truth (threshold_a, shift)."""
+    t_a = np.arange(decades[0] + rng.uniform(0, spacing), decades[1] + 1e-9, spacing)
+    t_b = t_a + spacing / 2
+    base, top = rng.uniform(0.0, 0.25), rng.uniform(0.6, 0.95)
+    width = rng.uniform(0.1, 0.5)
+    t0 = rng.uniform(decades[0] + 1, decades[1] - 1 - max(shift, 0))
+    task = f"pair-{rng.integers(1 << 30)}"
+    tables = [pd.DataFrame(_rows("jump", task, "exact_match", 10**t, logistic(t, base, top, t0 + s,
+                                                                            width), n, rng, base))
+              for t, s in ((t_a, 0.0), (t_b, shift))]
+    return tables[0], tables[1], {"threshold_a": 10**t0, "shift": shift}

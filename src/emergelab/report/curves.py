@@ -16,6 +16,8 @@ import numpy as np  # noqa: E402
 from ..analysis.compare import shift_text  # noqa: E402
 from .plots import save_figure  # noqa: E402
 
+Z95 = 1.959964  # error bars: 95% normal intervals of each point
+
 
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_")[:120] or "curve"
@@ -31,7 +33,7 @@ def plot_curves(curves, out_dir: Path) -> list[Path]:
     for key, group in groups.items():
         fig, axes = plt.subplots(1, len(group), figsize=(4 * len(group), 3.4), squeeze=False)
         for ax, c in zip(axes[0], group):
-            ax.errorbar(c.x, c.y, yerr=1.96 * c.se, fmt="o", ms=4, capsize=2)
+            ax.errorbar(c.x, c.y, yerr=Z95 * c.se, fmt="o", ms=4, capsize=2)
             if len(c.x) >= 2:
                 t = np.log10(c.x)
                 coef = np.polyfit(t, c.y, 1)
@@ -39,14 +41,19 @@ def plot_curves(curves, out_dir: Path) -> list[Path]:
                 ax.plot(10**grid, np.polyval(coef, grid), color="grey", lw=1, ls="--",
                         label="log-linear")
             r = c.result
-            if r.get("threshold_ci"):
-                ax.axvspan(*r["threshold_ci"], color="orange", alpha=0.25, label="threshold 95% CI")
+            if r.get("threshold_ci"):  # an open end runs to the edge of the plot
+                lo, hi = r["threshold_ci"]
+                ax.axvspan(lo if lo is not None else c.x.min() / 2,
+                           hi if hi is not None else c.x.max() * 2, color="orange", alpha=0.25,
+                           label="threshold 95% CI" + (" (bracket)" if r.get("threshold_ci_kind")
+                                                       == "bracket" else ""))
             if r.get("threshold"):
                 ax.axvline(r["threshold"], color="orange")
             if c.baseline is not None:
                 ax.axhline(c.baseline, color="red", lw=0.8, ls=":", label="baseline")
             ax.set_xscale("log")
-            ax.set_title(f"{c.metric}: {r.get('classification', '')}", fontsize=9)
+            kind = f" ({r['emergence']})" if r.get("emergence") else ""
+            ax.set_title(f"{c.metric}: {r.get('classification', '')}{kind}", fontsize=9)
             ax.set_xlabel(c.x_name)
         axes[0][0].legend(fontsize=7)
         label = " ".join(str(k) for k in key if k is not None)
@@ -79,7 +86,7 @@ def plot_comparison(rows: list[dict], curves_a, curves_b, names: tuple[str, str]
             if c is None:
                 continue
             label = f"{name} ({c.keys.get('variant')})"
-            ax.errorbar(c.x, c.y, yerr=1.96 * c.se, fmt="o-", ms=4, capsize=2, color=color,
+            ax.errorbar(c.x, c.y, yerr=Z95 * c.se, fmt="o-", ms=4, capsize=2, color=color,
                         label=label)
             at = r.get(f"x_at_level_{side}")
             if at is not None:

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 from rich.table import Table
 
+from ..evaluate.registry import HEADLINE
 from .plots import _task_label, normalised
 
 
@@ -29,44 +30,44 @@ def results_table(results: pd.DataFrame) -> Table:
     return table
 
 
-def largest_step_share(values: np.ndarray) -> float:
-    """Share of the total rise carried by the largest single step between neighbours."""
-    steps = np.diff(values)
-    rise = values[-1] - values[0]
-    return float(steps.max() / rise) if rise > 0 else float("nan")
+def mirage_progress(results: pd.DataFrame, task: str, variant, continuous: str,
+                    before: float) -> float:
+    """How much of its range (baseline -> best) the continuous metric had covered at the largest
+    size below `before` (normalised, seeds averaged); NaN when no size is below it."""
+    df = results[results["final_checkpoint"] & (results["task"] == task)
+                 & (results["variant"] == variant) & (results["metric"] == continuous)]
+    df = df[df["params_nonembed"] < before]
+    if df.empty:
+        return float("nan")
+    curve = df.assign(norm=normalised(df)).groupby("params_nonembed")["norm"].mean().sort_index()
+    return float(curve.iloc[-1])
 
 
-def mirage_progress(results: pd.DataFrame, task: str, continuous: str) -> float:
-    """How much of its range (baseline -> best) the continuous metric has covered at the largest
-    size where exact match is still below half of its rise (normalised, seeds averaged)."""
-    df = results[results["final_checkpoint"] & (results["task"] == task)]
-    df = df.assign(norm=normalised(df))
-    curve = df.groupby(["metric", "params_nonembed"])["norm"].mean().unstack(0).sort_index()
-    em = curve["exact_match"].to_numpy()
-    half = em[0] + (em.max() - em[0]) / 2
-    before = np.nonzero(em < half)[0]
-    return float(curve[continuous].to_numpy()[before.max()]) if len(before) else float("nan")
-
-
-def findings(results: pd.DataFrame) -> list[str]:
-    """Plain-language read-out per task: the exact-match rise, how concentrated it is, and for a
-    concentrated rise how far the continuous metrics had already moved (the mirage contrast)."""
-    em = final_curves(results, "exact_match")
+def findings(results: pd.DataFrame, verdicts) -> list[str]:
+    """Plain-language read-out per task, from the analysis' verdicts on exact match: the kind of
+    emergence and its threshold; for a sharp rise, how far token accuracy and log-probability
+    of the same outputs had already moved before it (the mirage contrast)."""
     lines = []
-    for label in em.columns:
-        v = em[label].dropna().to_numpy()
-        if len(v) < 3:
+    for r in verdicts:
+        if r.metric != "exact_match" or r.x != "params_nonembed":
             continue
-        share = largest_step_share(v)
-        task = label.split("/")[0]
-        text = (f"{label}: exact match {v[0]:.2f} -> {v[-1]:.2f} from {int(em.index[0]):,} to "
-                f"{int(em.index[-1]):,} params; largest single step carries "
-                f"{share:.0%} of the rise")
-        if share > 0.6:
-            acc = mirage_progress(results, task, "token_accuracy")
-            lp = mirage_progress(results, task, "target_logprob_mean")
-            text += (f" (a jump). Before exact match reached half its rise, token accuracy had "
-                     f"covered {acc:.0%} and mean target log-prob {lp:.0%} of their range")
+        label = _task_label(r.task, r.variant)
+        text = f"{label}: {r.classification}"
+        if r.emergence:
+            text += f", {r.emergence} emergence"
+        if r.threshold is not None:
+            lo, hi = r.threshold_ci or (None, None)
+            text += (f"; exact match crosses halfway at {r.threshold:,.0f} params "
+                     f"(95% CI {f'{lo:,.0f}' if lo else 'below the ladder'} to "
+                     f"{f'{hi:,.0f}' if hi else 'beyond the ladder'}"
+                     f"{', between two members' if r.threshold_ci_kind == 'bracket' else ''}), "
+                     f"10-90% rise over {r.width_decades:.2f} decades")
+        if r.emergence in ("hard", "fake") and r.threshold is not None:
+            acc = mirage_progress(results, r.task, r.variant, "token_accuracy", r.threshold)
+            lp = mirage_progress(results, r.task, r.variant, "target_logprob_mean", r.threshold)
+            if np.isfinite(acc) and np.isfinite(lp):
+                text += (f". Below that size token accuracy had covered {acc:.0%} and mean target "
+                         f"log-prob {lp:.0%} of their range")
         lines.append(text)
     return lines
 
@@ -74,7 +75,7 @@ def findings(results: pd.DataFrame) -> list[str]:
 def eval_table(results: pd.DataFrame) -> Table:
     """One row per model, one column per task: the headline metric (exact match, or the
     multiple-choice grade) with its interval."""
-    headline = results[results["metric"].isin(["exact_match", "multiple_choice_grade"])]
+    headline = results[results["metric"].isin(HEADLINE)]
     headline = headline.assign(label=[_task_label(t, v) for t, v in
                                       zip(headline["task"], headline["variant"])])
     table = Table(title="Exact match / multiple-choice grade [95% interval]")

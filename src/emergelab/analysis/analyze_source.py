@@ -1,0 +1,149 @@
+"""`analyze` as a library: any results source in, typed verdicts out.
+
+    from emergelab.analysis import analyze
+    a = analyze("runs/demo")                       # a run dir, a suite, CSV/Parquet, lm-eval JSON
+    for r in a.results:
+        print(r.task, r.metric, r.classification, r.emergence, r.threshold, r.threshold_ci)
+
+The CLI's `analyze` and `compare` call this and only render what it returns.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from ..errors import UserError
+from ..sources import load_table, numeric_column, our_run_dirs
+from .emergence import HARD_WIDTH, USEFUL, Curve, analyze_curves, build_curves
+
+LOSS_AXES = ("val_loss", "loss")
+
+
+@dataclass
+class CurveResult:
+    """The verdict on one curve. Thresholds are in the scale column's units (losses on a loss
+    axis); threshold_ci ends are None where the interval is open (the crossing may lie beyond
+    the ladder); threshold_ci_kind is "bracket" when the interval is exactly the gap between two
+    neighbouring members (nothing on the rise located it more finely)."""
+
+    family: str | None
+    task: str | None
+    variant: str | None
+    shots: float | None
+    metric: str
+    x: str
+    classification: str
+    emergence: str | None          # "hard", "soft", "fake" or None
+    threshold: float | None
+    threshold_ci: list | None
+    threshold_ci_kind: str | None
+    width_decades: float | None    # 10-90% width of the best logistic in log10 x
+    useful_level: float | None     # the usefulness level in the metric's units
+    useful_at: float | None        # where the curve first reaches it
+    linearity: float | None
+    breakthroughness: float | None
+    n_points: int
+    noise: str                     # where each point's noise came from
+    smooth_under: list[str] | None = None
+    backtest_error: float | None = None
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class Analysis:
+    source: Path
+    x: str
+    results: list[CurveResult]
+    curves: list[Curve] = field(repr=False, default_factory=list)
+    notes: list[str] = field(default_factory=list)   # things the user should know (rows left out)
+
+
+def _declared(source: Path) -> tuple[dict[str, str], float | None]:
+    """Ablation arms each of our runs under source declares (family -> column), and the interval
+    level of their results (None when source holds none of our runs)."""
+    from ..config import load_config
+
+    arms, levels = {}, set()
+    for run_dir, family in our_run_dirs(source):
+        cfg = load_config(run_dir / "config.toml")
+        if getattr(cfg, "ladder", None) is None:
+            continue
+        if cfg.ladder.arms:
+            arms[family] = cfg.ladder.arms
+        levels.add(cfg.eval.level)
+    if len(levels) > 1:
+        raise UserError(f"{source}: its runs report intervals at different levels {sorted(levels)}")
+    return arms, (levels.pop() if levels else None)
+
+
+def analyze(source: str | Path, x: str | None = None, where: str | None = None,
+            pool_families: bool = False, backtest: int = 0, hard_width: float = HARD_WIDTH,
+            useful: float = USEFUL, arms: str | None = None,
+            ci_level: float | None = None) -> Analysis:
+    """Classify every (family, task, variant, shots, metric) curve of a results source.
+
+    x: the scale column (default params_nonembed where present, else params); val_loss puts
+    every checkpoint on one loss axis (Du et al. 2024). arms: a column that splits every family
+    into ablation arms (our runs declare theirs in their config). ci_level: the level of the
+    table's ci_low/ci_high (our runs record theirs; default 0.95)."""
+    source = Path(source)
+    df = load_table(source, where)
+    for col in ("task", "metric", "value"):
+        if col not in df.columns:
+            raise UserError(f"{source}: missing column {col!r}")
+    if x is None:
+        x = "params_nonembed" if ("params_nonembed" in df.columns
+                                  and df["params_nonembed"].notna().any()) else "params"
+    df["value"] = numeric_column(df, "value", source)
+    df[x] = numeric_column(df, x, source)
+    notes = []
+    skipped = int(df[x].isna().sum())
+    if skipped:
+        notes.append(f"{skipped} rows have no {x} and are left out (try --x params)")
+    declared, run_level = _declared(source) if source.is_dir() else ({}, None)
+    if arms is not None:
+        if arms not in df.columns:
+            raise UserError(f"{source}: --arms column {arms!r} is not in the table")
+        declared = {f: arms for f in df["family"].dropna().unique()} if "family" in df.columns \
+            else {}
+    ci_level = ci_level if ci_level is not None else (run_level or 0.95)
+    if not 0 < ci_level < 1:
+        raise UserError("--ci-level must be between 0 and 1")
+    loss_axis = x in LOSS_AXES
+    if loss_axis:
+        # abilities against the model's loss (Du et al. 2024): every checkpoint of every size is
+        # a point, lower loss is "further"; curves run on 1/loss so the classifier's scale
+        # direction holds, and thresholds are reported back as losses. One pooled curve per
+        # task, and one per model to see whether they cross at a common loss.
+        df = df[df[x] > 0].copy()
+        df[x] = 1.0 / df[x]
+        per_model = df.copy()
+        per_model["family"] = per_model["family"].astype(str) + ":" + per_model["model_id"].astype(str)
+        df = pd.concat([df, per_model]).assign(step=None, final_checkpoint=None)
+    curves = build_curves(df[df[x].notna()], x, pool_families, declared, ci_level)
+    if not curves:
+        raise UserError(f"{source}: no curve has positive {x} values")
+    rows = analyze_curves(curves, backtest, hard_width, useful)
+    if loss_axis:
+        for r in rows:
+            _back_to_loss(r, x)
+    fields = CurveResult.__dataclass_fields__
+    results = [CurveResult(**{k: v for k, v in r.items() if k in fields}) for r in rows]
+    return Analysis(source, x, results, curves, notes)
+
+
+def _back_to_loss(r: dict, x: str) -> None:
+    """Thresholds found on 1/loss, reported as losses (the interval's ends swap)."""
+    def inv(v):
+        return None if v is None or v == 0 else 1.0 / v
+
+    r["threshold"], r["useful_at"] = inv(r.get("threshold")), inv(r.get("useful_at"))
+    if r.get("threshold_ci"):  # an open end (None) stays open, on the other side
+        lo, hi = r["threshold_ci"]
+        r["threshold_ci"] = [inv(hi), inv(lo)]
+    r["x"] = f"{x} (lower is further)"
