@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ctypes
 import multiprocessing as mp
+import os
 import pickle
 import signal
 import sys
@@ -87,6 +88,7 @@ def run_member_in_process(cfg, out: Path, index: int, model_id: str, monitor,
 
 
 def _worker(cfg, out: str, index: int, monitor, progress, send) -> None:
+    _release_forkserver()
     _die_with_parent()
     try:
         from .pipeline import logging_to, setup, train_and_evaluate
@@ -113,6 +115,24 @@ def _portable(err: BaseException) -> BaseException:
         return pickle.loads(pickle.dumps(err))
     except Exception:  # noqa: BLE001 - any unpicklable exception
         return RuntimeError(f"{type(err).__name__}: {err}")
+
+
+def _release_forkserver() -> None:
+    """A forkserver child inherits the write end of the server's 'alive' pipe (CPython keeps it
+    so a child could start processes of its own). While a worker holds it, the server never sees
+    the run go away, so it never exits, and the worker's PR_SET_PDEATHSIG never fires: a killed
+    run would leave the worker training. Workers start no processes: close it."""
+    from multiprocessing import forkserver
+
+    server = getattr(forkserver, "_forkserver", None)
+    fd = getattr(server, "_forkserver_alive_fd", None)
+    if fd is None:
+        return
+    try:
+        os.close(fd)
+    except OSError:
+        pass
+    server._forkserver_alive_fd = None
 
 
 def _die_with_parent() -> None:
