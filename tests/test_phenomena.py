@@ -291,6 +291,12 @@ def test_suite_runs_each_experiment_and_analyze_reads_them_all(tmp_path):
     r = run_cli("run", "--config", cfg, "--out", tmp_path / "s", "--quiet")
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "s" / "first" / "results").is_dir()
+    # one report for the whole suite: both experiments, and the two compared on their shared task
+    page = (tmp_path / "s" / "report" / "index.html").read_text()
+    data = json.loads(re.search(r'<script type="application/json" id="report-data">(.*?)</script>',
+                                page, re.S).group(1))
+    assert {p["family"] for p in data["panels"]} == {"first", "second"}
+    assert set(data["examples"]) >= {"first add1", "second add1", "second distractor"}
     r = run_cli("analyze", tmp_path / "s", "--json")
     assert r.returncode == 0, r.stderr
     rows = json.loads(r.stdout)
@@ -302,7 +308,12 @@ def test_suite_runs_each_experiment_and_analyze_reads_them_all(tmp_path):
     r = run_cli("compare", tmp_path / "s" / "first", tmp_path / "s" / "second", "--json",
                 "--plot", tmp_path / "cmp")
     assert r.returncode == 0, r.stderr
-    assert [row["task"] for row in json.loads(r.stdout)] == ["add1"]
+    compared = json.loads(r.stdout)
+    assert [row["task"] for row in compared] == ["add1"]
+    # the report's comparison of the two experiments is what `compare` says
+    assert [(c["task"], c["shift_decades"], c["shift_ci"]) for c in data["comparisons"]] == [
+        (c["task"], c["shift_decades"], c["shift_ci"]) for c in compared
+        if c["shift_decades"] is not None]
     assert (tmp_path / "cmp" / "compare_add1_exact_match.png").stat().st_size > 1000
 
 

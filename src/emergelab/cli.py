@@ -25,6 +25,7 @@ err_console = Console(stderr=True)
 def _run_and_report(cfg, out: Path, quiet: bool, probes=None, stop_on_alert: bool = False) -> None:
     from .analysis import analyze as analyze_source
     from .pipeline import run_any
+    from .report.html import build_report
     from .report.plots import write_plots
     from .report.summary import findings, results_table
     from .store import read_results
@@ -48,6 +49,9 @@ def _run_and_report(cfg, out: Path, quiet: bool, probes=None, stop_on_alert: boo
         console.print(f"results: {run_dir / 'results'} (Parquet; query with DuckDB)")
         for p in plots:
             console.print(f"plot:    {p}")
+    (out / "report").mkdir(exist_ok=True)
+    page = build_report(out, out / "report" / "index.html")
+    console.print(f"report:  {page}   (one offline HTML page: open it in a browser)")
     console.print(f"next:    emergelab analyze {out}   (classify every curve, with thresholds)")
 
 
@@ -420,6 +424,17 @@ def _ensure_dir(path: Optional[Path]) -> None:
             path.mkdir(parents=True, exist_ok=True)
         except OSError as err:
             raise UserError(f"cannot write to --plot {path}: {err.strerror}") from None
+
+
+@app.command()
+def report(source: Path = typer.Argument(..., help="a run dir, a suite, or any results table "
+                                                    "analyze reads"),
+           out: Path = typer.Option(..., help="the HTML file to write")) -> None:
+    """One self-contained HTML page: curves with intervals and a metric switch, the sortable
+    verdicts, each size's generations, monitor alerts. Opens offline."""
+    from .report.html import build_report
+
+    console.print(f"report: {build_report(source, out)}")
 
 
 @app.command()

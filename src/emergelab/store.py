@@ -24,6 +24,22 @@ RESULT_COLUMNS = [
 ]
 
 
+def write_atomic(path: Path, data: str | bytes) -> Path:
+    """Write a file whole or not at all: a temporary name beside it, fsync, then rename, so a
+    killed process never leaves half a file under the real name."""
+    path = Path(path)
+    tmp = path.with_name(f".tmp-{path.name}-{os.getpid()}")
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data.encode() if isinstance(data, str) else data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
 def write_partition(rows: list[dict] | pd.DataFrame, directory: Path, name: str) -> Path:
     """Write one Parquet partition atomically: temp file, fsync, rename."""
     directory = Path(directory)

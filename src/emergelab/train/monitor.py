@@ -73,6 +73,20 @@ def print_alert(message: str) -> None:
     Console(stderr=True).print(f"[bold red]{message}[/bold red]", highlight=False)
 
 
+def monitor_events(log_path: Path) -> list[dict]:
+    """The events of a monitor.jsonl (none when there is no log); a line cut by a kill is
+    skipped."""
+    if not log_path.exists():
+        return []
+    events = []
+    for line in log_path.read_text().splitlines():
+        try:
+            events.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return events
+
+
 class CapabilityMonitor:
     def __init__(self, probes: list[ProbeConfig], log_path: Path, stop_on_alert: bool = False,
                  seed: int = 0, alert=print_alert, experiment: str = "") -> None:
@@ -92,14 +106,9 @@ class CapabilityMonitor:
                 raise UserError(f"probe {p.task}: unknown metric {p.metric!r}")
             self.eval_tasks.append(EvalTask(task, examples, task.baselines(examples, seed)))
         self.alerted: set[tuple[str, str, int]] = set()
-        if log_path.exists():  # a resumed run: alerts already raised stay raised
-            for line in log_path.read_text().splitlines():
-                try:
-                    ev = json.loads(line)
-                except json.JSONDecodeError:
-                    continue  # a line cut by a kill
-                if ev.get("alert"):
-                    self.alerted.add((ev.get("experiment", ""), ev["model_id"], ev["probe"]))
+        for ev in monitor_events(log_path):  # a resumed run: alerts already raised stay raised
+            if ev.get("alert"):
+                self.alerted.add((ev.get("experiment", ""), ev["model_id"], ev["probe"]))
         self.seconds = 0.0  # time spent probing, for the overhead figure
 
     def __reduce__(self):
