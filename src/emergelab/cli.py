@@ -462,6 +462,8 @@ def analyze(source: Path = typer.Argument(..., help="results CSV/Parquet, a run 
                                                                 "else 0.95)")) -> None:
     """Detect and classify emergence in every curve of a results table: hard / soft / fake
     emergence, thresholds with calibrated 95% intervals."""
+    import math
+
     from rich.table import Table
 
     from .analysis import analyze as analyze_source
@@ -500,8 +502,10 @@ def analyze(source: Path = typer.Argument(..., help="results CSV/Parquet, a run 
         kind = r.emergence or ""
         if r.emergence == "soft" and r.useful_at is not None:
             kind += f" @{_num(r.useful_at)}"
-        table.add_row(curve, r.metric, r.classification, kind, thr,
-                      _fmt(r.width_decades, ".2f"), _fmt(r.linearity, ".2f"),
+        width = _fmt(r.width_decades, ".2f")
+        if r.threshold_ci_kind == "bracket" and None not in r.threshold_ci:
+            width = f"<{math.log10(r.threshold_ci[1] / r.threshold_ci[0]):.2f}"  # inside the gap
+        table.add_row(curve, r.metric, r.classification, kind, thr, width, _fmt(r.linearity, ".2f"),
                       _fmt(r.breakthroughness, ".1f"),
                       *([_fmt(r.backtest_error)] if backtest else []))
     console.print(table)

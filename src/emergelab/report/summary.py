@@ -60,8 +60,11 @@ def findings(results: pd.DataFrame, verdicts) -> list[str]:
             text += (f"; exact match crosses halfway at {r.threshold:,.0f} params "
                      f"(95% CI {f'{lo:,.0f}' if lo else 'below the ladder'} to "
                      f"{f'{hi:,.0f}' if hi else 'beyond the ladder'}"
-                     f"{', between two members' if r.threshold_ci_kind == 'bracket' else ''}), "
-                     f"10-90% rise over {r.width_decades:.2f} decades")
+                     f"{', between two members' if r.threshold_ci_kind == 'bracket' else ''})")
+            if r.threshold_ci_kind == "bracket" and lo and hi:
+                text += f", the whole rise between two members {np.log10(hi / lo):.2f} decades apart"
+            else:
+                text += f", 10-90% rise over {r.width_decades:.2f} decades"
         if r.emergence in ("hard", "fake") and r.threshold is not None:
             acc = mirage_progress(results, r.task, r.variant, "token_accuracy", r.threshold)
             lp = mirage_progress(results, r.task, r.variant, "target_logprob_mean", r.threshold)
