@@ -215,12 +215,11 @@ def _print_json(obj) -> None:
 
 def _save_json(obj, path: Path) -> None:
     import json
-    import os
 
-    tmp = path.with_name(f".{path.name}.tmp")
+    from .store import write_atomic
+
     try:
-        tmp.write_text(json.dumps(obj))
-        os.replace(tmp, path)
+        write_atomic(path, json.dumps(obj))
     except OSError as err:
         raise UserError(f"cannot write {path}: {err.strerror}") from None
 

@@ -26,7 +26,7 @@ from .errors import UserError
 from .evaluate.runner import EvalTask, evaluate_model
 from .evaluate.scoring import CharScorer
 from .models.ladder import Member, build_ladder
-from .store import write_partition
+from .store import write_atomic, write_partition
 from .tasks import build_task
 from .train.checkpoint import list_checkpoints, load_checkpoint
 from .train.loop import train_member
@@ -47,9 +47,7 @@ def prepare_out_dir(out: Path, cfg: RunConfig | SuiteConfig) -> None:
         if out.exists() and not out.is_dir():
             raise UserError(f"--out {out} exists and is not a directory")
         out.mkdir(parents=True, exist_ok=True)
-        tmp = out / ".config.toml.tmp"
-        tmp.write_text(text)
-        tmp.replace(cfg_path)
+        write_atomic(cfg_path, text)
     except OSError as err:
         raise UserError(f"cannot write to --out {out}: {err.strerror}") from None
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import glob
 import json
-import os
 import re
 from datetime import datetime, timezone
 from pathlib import Path
@@ -19,7 +18,7 @@ import torch
 from .. import __version__
 from ..errors import UserError
 from ..importers import family_of
-from ..store import write_partition
+from ..store import write_atomic, write_partition
 from ..tasks import build_task
 from ..tasks.imported import is_task_file, load_task_file
 from .runner import EvalTask, evaluate_model
@@ -119,9 +118,7 @@ def _read_manifest(path: Path):
 def _write_manifest(path: Path, manifest: dict) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(".eval.json.tmp")
-        tmp.write_text(json.dumps(manifest))
-        os.replace(tmp, path)
+        write_atomic(path, json.dumps(manifest))
     except OSError as err:
         raise UserError(f"cannot write to --out {path.parent}: {err.strerror}") from None
 

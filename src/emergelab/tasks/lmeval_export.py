@@ -67,6 +67,8 @@ def _record(e) -> dict:
 def export_lmeval_tasks(eval_tasks, out_dir: Path) -> list[Path]:
     """Write a YAML and a JSONL per task; returns the YAML paths. Files are written under
     temporary names and renamed, so a failure leaves no half-written task."""
+    from ..store import write_atomic  # the one atomic-write helper
+
     out_dir = Path(out_dir)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -77,9 +79,7 @@ def export_lmeval_tasks(eval_tasks, out_dir: Path) -> list[Path]:
             yaml = out_dir / f"{name}.yaml"
             for final, text in ((data, "".join(json.dumps(_record(e)) + "\n" for e in et.examples)),
                                 (yaml, task_yaml(et.task, data, et.examples))):
-                tmp = final.with_name(f".tmp-{final.name}")
-                tmp.write_text(text, encoding="utf-8")
-                tmp.replace(final)
+                write_atomic(final, text)
             written.append(yaml)
     except OSError as err:
         raise UserError(f"cannot write to {out_dir}: {err.strerror}") from None
