@@ -123,21 +123,6 @@ def test_bigbench_scores_closed_forms():
     assert linearity(y) == pytest.approx(0.25 / np.sqrt((0.01 * 3 + 0.49) / 4))
 
 
-def test_backtest_measures_predictability():
-    # a log-linear rise is predicted from its smaller members; a jump planted among the three
-    # held-out largest members is not
-    x = np.logspace(6, 10, 10)
-    t = np.log10(x)
-    smooth = pd.DataFrame({"task": "s", "metric": "exact_match", "params": x, "n": 400,
-                           "value": 0.1 + 0.8 * (t - 6) / 4})
-    jump = pd.DataFrame({"task": "j", "metric": "exact_match", "params": x, "n": 400,
-                         "value": 0.05 + 0.85 / (1 + np.exp(-(t - 9.2) / 0.05))})
-    s_err = analyze_curves(build_curves(smooth, "params"), backtest_k=3)[0]["backtest_error"]
-    j_err = analyze_curves(build_curves(jump, "params"), backtest_k=3)[0]["backtest_error"]
-    assert s_err == pytest.approx(0.0, abs=1e-9)
-    assert j_err > 0.5
-
-
 def test_last_checkpoint_per_model_and_nonpositive_x():
     df = pd.DataFrame({"model_id": ["a", "a", "b", "c", "d", "e"],
                        "step": [10, 20, 20, 20, 20, 20], "params": [1e6, 1e6, 1e7, 1e8, 1e9, 0],

@@ -442,8 +442,9 @@ def analyze(source: Path = typer.Argument(..., help="results CSV/Parquet, a run 
             x: Optional[str] = typer.Option(None, help="scale column (default params_nonembed, "
                                                        "else params)"),
             where: Optional[str] = typer.Option(None, help="DuckDB SQL expression to filter rows"),
-            backtest: int = typer.Option(0, min=0, help="fit without the largest K points, "
-                                                        "predict them, report the error"),
+            backtest: int = typer.Option(0, min=0, help="forecast the largest K points from the "
+                                                        "rest (as `predict` does), report the "
+                                                        "mean absolute error"),
             json_out: bool = typer.Option(False, "--json", help="print a JSON array"),
             plot: Optional[Path] = typer.Option(None, help="write PNG curves to this directory"),
             pool: bool = typer.Option(False, "--pool-families",
@@ -506,7 +507,8 @@ def analyze(source: Path = typer.Argument(..., help="results CSV/Parquet, a run 
             width = f"<{math.log10(r.threshold_ci[1] / r.threshold_ci[0]):.2f}"  # inside the gap
         table.add_row(curve, r.metric, r.classification, kind, thr, width, _fmt(r.linearity, ".2f"),
                       _fmt(r.breakthroughness, ".1f"),
-                      *([_fmt(r.backtest_error)] if backtest else []))
+                      *([_fmt(r.backtest_error) or (r.backtest_signal or "")] if backtest
+                        else []))
     console.print(table)
     console.print("width: 10-90% rise in decades; L, B: BIG-bench linearity, breakthroughness; "
                   "soft @x: where the usefulness level is crossed", highlight=False)
@@ -514,6 +516,124 @@ def analyze(source: Path = typer.Argument(..., help="results CSV/Parquet, a run 
         console.print("b: the interval is the gap between two neighbouring models: the rise "
                       "happens between them and no model on it locates it more finely",
                       highlight=False)
+
+
+@app.command()
+def predict(source: Optional[Path] = typer.Argument(None, help="a run dir, a suite, or any "
+                                                               "results table analyze reads"),
+            x: Optional[str] = typer.Option(None, help="scale column (default params_nonembed, "
+                                                       "else params)"),
+            where: Optional[str] = typer.Option(None, help="DuckDB SQL expression to filter rows"),
+            train_below: Optional[float] = typer.Option(None, help="fit only points with x below "
+                                                                   "this; forecast the rest "
+                                                                   "(with --obs: FLOPs)"),
+            at: Optional[str] = typer.Option(None, help="also forecast at these x, "
+                                                        "comma-separated"),
+            signal: str = typer.Option("auto", help="auto, token_accuracy^L, val_loss or metric"),
+            obs: Optional[tuple[Path, Path]] = typer.Option(
+                None, help="observational scaling: BASE.csv TARGET.csv (Ruan et al. 2024)"),
+            json_out: bool = typer.Option(False, "--json", help="print JSON"),
+            plot: Optional[Path] = typer.Option(None, help="write one PNG per forecast curve "
+                                                          "here")) -> None:
+    """Forecast every curve from its smaller models: values at held-out sizes with 90%
+    intervals, and where the forecast crosses halfway to the metric's best value (the
+    threshold). Says which signal each forecast used, or "no signal yet"."""
+    if obs is not None:
+        if source is not None:
+            raise UserError("give either SOURCE or --obs BASE.csv TARGET.csv, not both")
+        if train_below is None:
+            raise UserError("--obs needs --train-below FLOPS (e.g. 8.4e22, Llama-2-7B's compute)")
+        return _predict_obs(obs, train_below, json_out, plot)
+    if source is None:
+        raise UserError("give a results SOURCE (a run dir, CSV, ...) or --obs BASE.csv TARGET.csv")
+    from rich.table import Table
+
+    from .analysis.forecast import LEVEL
+    from .analysis.predict_source import predict as predict_source
+    from .report.plots import _task_label
+
+    at_values = None
+    if at is not None:
+        try:
+            at_values = [float(v) for v in _split_list(at)]
+        except ValueError:
+            raise UserError(f"--at takes comma-separated numbers (got {at!r})") from None
+    _ensure_dir(plot)
+    p = predict_source(source, x=x, where=where, train_below=train_below, at=at_values,
+                       signal=signal)
+    if plot is not None:
+        from .report.forecast_plots import plot_forecasts
+
+        for path in plot_forecasts(p.forecasts, plot):
+            err_console.print(f"plot: {path}", highlight=False)
+    if json_out:
+        _print_json([f.to_json() for f in p.forecasts])
+        return
+    pct = f"{LEVEL:.0%}"
+    cut = f", fitted below {_num(train_below)}" if train_below is not None else ""
+    table = Table(title=f"Forecasts for {source} (x = {p.x}{cut})")
+    for col in ("curve", "metric", "signal", f"threshold [{pct} CI]", "x", "forecast",
+                f"{pct} interval", "observed"):
+        table.add_column(col, overflow="fold")
+    for f in p.forecasts:
+        k = f.keys
+        curve = " ".join(str(v) for v in (k["family"], _task_label(k["task"], k["variant"])) if v)
+        if k["shots"]:
+            curve += f" {k['shots']:g}-shot"
+        if f.status != "forecast":
+            table.add_row(curve, f.metric, f.status, "", "", "", "", "", style="dim")
+            continue
+        thr = _num(f.threshold) or ("beyond reach" if f.threshold_ci else "")
+        if f.threshold_ci:
+            lo, hi = f.threshold_ci
+            thr += f" [{_num(lo) or '<'}, {_num(hi) or '>'}]"
+        for i, pt in enumerate(f.points):
+            first = i == 0
+            table.add_row(curve if first else "", f.metric if first else "",
+                          f.signal if first else "", thr if first else "", _num(pt.x),
+                          f"{pt.predicted:.3g}", f"[{pt.interval[0]:.3g}, {pt.interval[1]:.3g}]",
+                          "" if pt.observed is None else f"{pt.observed:.3g}")
+    console.print(table)
+    console.print("threshold: where the forecast crosses halfway from the lower level to the "
+                  "metric's best value; '>': beyond what the forecast reaches", highlight=False)
+
+
+def _predict_obs(paths: tuple[Path, Path], train_below: float, json_out: bool,
+                 plot: Optional[Path]) -> None:
+    from rich.table import Table
+
+    from .analysis.obs_scaling import observational_forecast
+
+    _ensure_dir(plot)
+    r = observational_forecast(paths[0], paths[1], train_below)
+    if plot is not None:
+        from .report.forecast_plots import plot_obs
+
+        for path in plot_obs(r, plot):
+            err_console.print(f"plot: {path}", highlight=False)
+    if json_out:
+        _print_json([f.to_json() for f in r.forecasts])
+        return
+    shares = ", ".join(f"{v:.0%}" for v in r.explained)
+    table = Table(title=f"Observational scaling: models with < {train_below:.3g} FLOPs fitted, "
+                        f"the rest forecast (components explain {shares})")
+    for col in ("task", "fitted on", "held out", "MAE (capability components)",
+                "MAE (sigmoid in log FLOPs)"):
+        table.add_column(col)
+    held = {}
+    for f in r.forecasts:
+        held[f.task] = held.get(f.task, 0) + (f.observed is not None)
+    for task in r.n_train:
+        table.add_row(task, str(r.n_train[task]), str(held.get(task, 0)),
+                      _fmt(r.mae.get(task), ".3f"), _fmt(r.mae_logflops.get(task), ".3f"))
+    acc = [t for t in r.mae if r.scaled[t] == 1.0]
+    if len(acc) > 1:
+        table.add_row(f"mean of {len(acc)} accuracy columns", "", "",
+                      f"{sum(r.mae[t] for t in acc) / len(acc):.3f}",
+                      f"{sum(r.mae_logflops[t] for t in acc) / len(acc):.3f}", style="bold")
+    console.print(table)
+    console.print("MAE in each column's own units (BLEU: 0-100); --json lists every model's "
+                  "forecast", highlight=False)
 
 
 def _num(v) -> str:

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from ..errors import UserError
@@ -48,7 +49,8 @@ class CurveResult:
     n_points: int
     noise: str                     # where each point's noise came from
     smooth_under: list[str] | None = None
-    backtest_error: float | None = None
+    backtest_error: float | None = None   # mean |forecast - observed| of the k largest points
+    backtest_signal: str | None = None    # what that forecast used, or "no signal yet"
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -81,6 +83,21 @@ def _declared(source: Path) -> tuple[dict[str, str], float | None]:
     return arms, (levels.pop() if levels else None)
 
 
+def read_scaled_table(source: Path, where: str | None, x: str | None) -> tuple[pd.DataFrame, str]:
+    """The source's rows with numeric value and scale columns; x defaults to params_nonembed
+    where present, else params."""
+    df = load_table(source, where)
+    for col in ("task", "metric", "value"):
+        if col not in df.columns:
+            raise UserError(f"{source}: missing column {col!r}")
+    if x is None:
+        x = "params_nonembed" if ("params_nonembed" in df.columns
+                                  and df["params_nonembed"].notna().any()) else "params"
+    df["value"] = numeric_column(df, "value", source)
+    df[x] = numeric_column(df, x, source)
+    return df, x
+
+
 def analyze(source: str | Path, x: str | None = None, where: str | None = None,
             pool_families: bool = False, backtest: int = 0, hard_width: float = HARD_WIDTH,
             useful: float = USEFUL, arms: str | None = None,
@@ -92,15 +109,7 @@ def analyze(source: str | Path, x: str | None = None, where: str | None = None,
     into ablation arms (our runs declare theirs in their config). ci_level: the level of the
     table's ci_low/ci_high (our runs record theirs; default 0.95)."""
     source = Path(source)
-    df = load_table(source, where)
-    for col in ("task", "metric", "value"):
-        if col not in df.columns:
-            raise UserError(f"{source}: missing column {col!r}")
-    if x is None:
-        x = "params_nonembed" if ("params_nonembed" in df.columns
-                                  and df["params_nonembed"].notna().any()) else "params"
-    df["value"] = numeric_column(df, "value", source)
-    df[x] = numeric_column(df, x, source)
+    df, x = read_scaled_table(source, where, x)
     notes = []
     skipped = int(df[x].isna().sum())
     if skipped:
@@ -128,13 +137,30 @@ def analyze(source: str | Path, x: str | None = None, where: str | None = None,
     curves = build_curves(df[df[x].notna()], x, pool_families, declared, ci_level)
     if not curves:
         raise UserError(f"{source}: no curve has positive {x} values")
-    rows = analyze_curves(curves, backtest, hard_width, useful)
+    rows = analyze_curves(curves, hard_width, useful)
+    if backtest:
+        _backtest(curves, rows, df, source, x, backtest)
     if loss_axis:
         for r in rows:
             _back_to_loss(r, x)
     fields = CurveResult.__dataclass_fields__
     results = [CurveResult(**{k: v for k, v in r.items() if k in fields}) for r in rows]
     return Analysis(source, x, results, curves, notes)
+
+
+def _backtest(curves: list[Curve], rows: list[dict], df: pd.DataFrame, source: Path, x: str,
+              k: int) -> None:
+    """Forecast each curve's k largest points from the rest (analysis/forecast.py, the same
+    forecasts as `predict`) and record the mean absolute error and the signal used."""
+    from .forecast import NO_SIGNAL, mean_abs_error
+    from .predict_source import forecast_all
+
+    def cutoff(c):
+        return float(np.sort(c.x)[-k]) if len(c.x) > k else float(c.x.min())
+
+    for r, f in zip(rows, forecast_all(curves, df, source, x, cutoff)):
+        r["backtest_error"] = mean_abs_error(f)
+        r["backtest_signal"] = f.signal or (NO_SIGNAL if f.status == NO_SIGNAL else None)
 
 
 def _back_to_loss(r: dict, x: str) -> None:

@@ -367,17 +367,7 @@ def emergence_kind(res: dict) -> str | None:
     return None
 
 
-def backtest(c: Curve, k: int) -> float | None:
-    """Fit log-linear on all but the largest k points, predict them; mean absolute error in the
-    metric's own units."""
-    if k <= 0 or len(c.x) - k < 2:
-        return None
-    t = np.log10(c.x)
-    coef = np.polyfit(t[:-k], c.y[:-k], 1)
-    return float(np.mean(np.abs(np.polyval(coef, t[-k:]) - c.y[-k:])))
-
-
-def analyze_curves(curves: list[Curve], backtest_k: int = 0, hard_width: float = HARD_WIDTH,
+def analyze_curves(curves: list[Curve], hard_width: float = HARD_WIDTH,
                    useful: float = USEFUL) -> list[dict]:
     if not hard_width > 0:
         raise UserError("--hard-width must be a positive number of decades")
@@ -386,8 +376,6 @@ def analyze_curves(curves: list[Curve], backtest_k: int = 0, hard_width: float =
                         "the metric's best value")
     for c in curves:
         c.result = classify(c, hard_width, useful)
-        if backtest_k:
-            c.result["backtest_error"] = backtest(c, backtest_k)
     # the mirage test: a discrete metric's threshold shape next to a continuous metric of the
     # same outputs whose rise is smooth (not sharp, whatever its leading points)
     by_group: dict[tuple, list[Curve]] = {}

@@ -88,6 +88,40 @@ def planted_table(kind: str, rng: np.random.Generator, n_models: int = 10, n: in
     raise ValueError(kind)
 
 
+def planted_power_tokens(rng: np.random.Generator, n_models: int = 10, n: int = 200,
+                         decades: tuple[float, float] = (6.0, 10.0),
+                         chance: float = 0.1) -> tuple[pd.DataFrame, dict]:
+    """Exact match over answers of L tokens whose per-token loss falls as a power law in x
+    (Schaeffer et al. 2023's account of the mirage): the above-chance share of per-token
+    accuracy is u = exp(-(x/c)^-alpha), p = chance + (1 - chance) u, exact match = p^L (tokens
+    independent). Returns rows of exact_match (n examples) and token_accuracy (n·L tokens) and the
+    truth: the threshold where exact match is halfway from its chance level chance^L to 1, and
+    each member's true exact match. Exact match leaves chance (0.1) at least 1.3 decades into the
+    ladder, so several members sit below it."""
+    t = np.linspace(*decades, n_models)
+    L = int(rng.integers(3, 9))
+    alpha = rng.uniform(0.3, 1.0)
+    base = chance**L
+
+    def neg_log_u(level):  # -ln u where exact match reaches the level
+        return -np.log(((level ** (1 / L)) - chance) / (1 - chance))
+
+    # where exact match leaves chance (reaches 0.1), anywhere that leaves room on both sides
+    t_low = rng.uniform(decades[0] + 1.3, decades[1] - 2.0)
+    log_c = t_low + np.log10(neg_log_u(0.1)) / alpha  # -ln u = (x/c)^-alpha
+    t_star = log_c - np.log10(neg_log_u(base + 0.5 * (1 - base))) / alpha
+    u = np.exp(-(10.0 ** (-(t - log_c) * alpha)))
+    tok = chance + (1 - chance) * u
+    em = tok**L
+    task = f"power_tokens-{rng.integers(1 << 30)}"
+    rows = _rows("power_tokens", task, "exact_match", 10**t, em, n, rng, base)
+    tok_rows = _rows("power_tokens", task, "token_accuracy", 10**t, tok, n * L, rng, chance)
+    for r in tok_rows:
+        r["n"] = n * L
+    return pd.DataFrame(rows + tok_rows), {"threshold": 10**t_star, "L": L, "alpha": alpha,
+                                           "em": em, "x": 10**t}
+
+
 def planted_pair(rng: np.random.Generator, shift: float, spacing: float, n: int = 200,
                  decades: tuple[float, float] = (6.0, 10.0)) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """Two runs of one planted jump (10-90% width 0.1-0.5 decade) whose thresholds differ by
