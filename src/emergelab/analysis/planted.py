@@ -79,6 +79,11 @@ def planted_table(kind: str, rng: np.random.Generator, n_models: int = 10, n: in
             tok = logistic(t, 0.1, 0.99, rng.uniform(decades[0] + 1, decades[1] - 1),
                            rng.uniform(0.1, 0.25))
         em = tok**L
+        if kind == "mirage":  # where exact match is halfway from chance (0.1^L) to 1
+            p_half = (0.1**L + 0.5 * (1 - 0.1**L)) ** (1 / L)
+            if p0 < p_half < p1:
+                truth["threshold"] = 10 ** (t[0] + (p_half - p0) / (p1 - p0) * (t[-1] - t[0]))
+            truth.update(L=L, em=em, x=x)
         n_tok = n * L
         rows = _rows(kind, task, "exact_match", x, em, n, rng, 0.1**L)
         rows += _rows(kind, task, "token_accuracy", x, tok, n_tok, rng, 0.1)
