@@ -6,10 +6,11 @@ from importlib import resources
 import numpy as np
 import pandas as pd
 import pytest
-from scipy.optimize import rosen, rosen_der
+from scipy.optimize import rosen, rosen_der, rosen_hess
 
-from emergelab.analysis.chinchilla import fit_chinchilla
+from emergelab.analysis.chinchilla import HuberLSE, fit_chinchilla
 from emergelab.analysis.lbfgs import minimize_batch
+from emergelab.analysis.newton import newton_batch
 from emergelab.analysis.planner import loss_at, optimal_allocation, plan
 from emergelab.analysis.power_laws import bnsl_predict, fit_bnsl, fit_kaplan
 from emergelab.errors import UserError
@@ -120,6 +121,38 @@ def test_batched_lbfgs_solves_rosenbrock_from_many_starts():
     # Rosenbrock in 4-D also has a local minimum near (-1, 1, 1, 1); every start must end in one
     other = np.abs(res.x - np.array([-0.7757, 0.6132, 0.3820, 0.1459])).max(1) < 1e-3
     assert (ok | other).all() and ok.sum() > 40
+
+
+def test_batched_newton_solves_rosenbrock_from_many_starts():
+    rng = np.random.default_rng(0)
+    x0 = rng.uniform(-2, 2, size=(64, 4))
+
+    def fun(x, idx):
+        return (np.array([rosen(r) for r in x]), np.array([rosen_der(r) for r in x]),
+                np.array([rosen_hess(r) for r in x]))
+
+    res = newton_batch(fun, x0, max_iter=500, gtol=1e-10, ftol=0)
+    ok = np.abs(res.x - 1).max(1) < 1e-6
+    other = np.abs(res.x - np.array([-0.7757, 0.6132, 0.3820, 0.1459])).max(1) < 1e-3
+    assert (ok | other).all() and ok.sum() > 40
+
+
+def test_huber_lse_hessian_matches_finite_differences(chinchilla_points):
+    df = chinchilla_points
+    rng = np.random.default_rng(0)
+    weights = rng.integers(0, 3, size=(3, len(df))).astype(float)
+    theta = np.array([[6.2, 7.6, 0.6, 0.35, 0.37], [5.0, 5.0, 0.5, 0.3, 0.3],
+                      [6.0, 7.0, 0.55, 0.34, 0.33]])
+    for obj in (HuberLSE(df.params, df.tokens, df.loss),
+                HuberLSE(df.params, df.tokens, df.loss, weights=weights)):
+        _, _, H = obj.with_hessian(theta, np.arange(3))
+        eps, numeric = 1e-6, np.zeros_like(H)
+        for j in range(5):
+            step = np.zeros(5)
+            step[j] = eps
+            numeric[:, :, j] = (obj(theta + step, np.arange(3))[1]
+                                - obj(theta - step, np.arange(3))[1]) / (2 * eps)
+        assert np.abs(H - numeric).max() < 1e-6 * np.abs(H).max()
 
 
 def test_kaplan_recovers_planted_power_laws():
