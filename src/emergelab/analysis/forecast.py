@@ -365,9 +365,11 @@ def forecast_curve(c: Curve, train_below: float | None, at: list[float] | None =
             break
         why.append(f"{what} does not move")
         route = None
-    if route is None:
+    if route is None:  # no guess: the held-out points are listed with what was observed
         fc.status = NO_SIGNAL
         fc.note = "; ".join(dict.fromkeys(why))
+        fc.points = [Point(float(xi), None, None, float(yi))
+                     for xi, yi, m in zip(c.x, c.y, mask) if not m]
         return fc
     fc.signal, fc.status = route.signal, "forecast"
     # values: held-out points (with their own noise added), then --at

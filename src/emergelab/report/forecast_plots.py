@@ -4,6 +4,7 @@ observational scaling, each task's observed values against FLOPs beside both for
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import matplotlib
@@ -21,13 +22,18 @@ def plot_forecasts(forecasts: list[Forecast], out_dir: Path) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = []
     for f in forecasts:
-        if f.status != "forecast" or not f.grid:
+        if f.status == "insufficient" or not f.train:
             continue
         fig, ax = plt.subplots(figsize=(5.6, 3.8))
         g = f.grid
-        ax.fill_between(g["x"], g["low"], g["high"], color="tab:blue", alpha=0.18,
-                        label=f"forecast, {LEVEL:.0%} band")
-        ax.plot(g["x"], g["predicted"], color="tab:blue", lw=1.5, label=f"forecast ({f.signal})")
+        if g:
+            ax.fill_between(g["x"], g["low"], g["high"], color="tab:blue", alpha=0.18,
+                            label=f"forecast, {LEVEL:.0%} band")
+            ax.plot(g["x"], g["predicted"], color="tab:blue", lw=1.5,
+                    label=f"forecast ({f.signal})")
+        else:  # nothing below the cutoff moves: say so on the plot, draw no guess
+            ax.text(0.03, 0.95, "\n".join(textwrap.wrap(f"no signal yet: {f.note}", 60)),
+                    transform=ax.transAxes, fontsize=7, va="top", color="tab:red")
         ax.plot(f.train["x"], f.train["y"], "o", color="black", ms=5, label="fitted on")
         held = [p for p in f.points if p.held_out and p.observed is not None]
         if held:
