@@ -43,14 +43,20 @@ def test_exact_match_threshold_from_sub_threshold_token_accuracy():
 
 
 def test_flat_curves_get_no_signal_never_a_threshold():
+    # a trend test at 3 standard errors: a flat curve's noise passes it rarely (~0.5% measured
+    # over 400 in bench/forecast_backtests.py), and even then no threshold is forecast
     rng = np.random.default_rng(5)
-    for _ in range(40):
+    signals = 0
+    for _ in range(60):
         em, _ = planted_table("flat", rng)
         tok = em.assign(metric="token_accuracy", n=em["n"] * 5)
         curves = build_curves(pd.concat([em, tok]), "params_nonembed")
         f = forecast_curve(_em(curves), 10**8.5, group=curves, lengths=np.array([5]))
-        assert f.status == NO_SIGNAL and f.threshold is None and f.signal is None
-        assert "does not move" in f.note
+        assert f.threshold is None
+        if f.status == NO_SIGNAL:
+            assert f.signal is None and "does not move" in f.note
+        signals += f.signal is not None
+    assert signals <= 2
 
 
 def test_metric_route_recovers_a_logistic_and_misses_a_hidden_jump():

@@ -198,7 +198,8 @@ def _metric_link(c: Curve, lower: float) -> Link:
     return Link("identity")
 
 
-def _line_route(signal: str, fit: LineFit, s: np.ndarray, se: np.ndarray, rng) -> Route:
+def _line_route(signal: str, fit: LineFit, s: np.ndarray, y: np.ndarray, se: np.ndarray,
+                rng) -> Route:
     params = np.vstack([fit.coef, fit.draws(rng)])
     link = fit.link
 
@@ -211,7 +212,7 @@ def _line_route(signal: str, fit: LineFit, s: np.ndarray, se: np.ndarray, rng) -
             tc = (z - p[:, 0]) / p[:, 1]
         return np.where(p[:, 1] > 0, tc, np.inf)
 
-    return Route(signal, predict, crossing, params, _z(fit, +1, s, se))
+    return Route(signal, predict, crossing, params, _z(fit, +1, s, y, se))
 
 
 def _slope_z(fit: LineFit, direction: int) -> float:
@@ -219,18 +220,33 @@ def _slope_z(fit: LineFit, direction: int) -> float:
     return float(direction * fit.coef[1] / (math.sqrt(v) if np.isfinite(v) and v > 0 else math.inf))
 
 
-def _z(fit: LineFit, direction: int, s: np.ndarray, se: np.ndarray) -> float:
-    """How decisively a fit improves over its training points s (with their standard errors se):
-    the smaller of its slope in the improving direction (+1: b > 0 improves) over the slope's
-    standard error, and its fitted rise from the first to the last point over those points'
-    noise. The second guards against a degenerate fit (a curve that hugs a bound and turns
-    sharply at one noisy point has a tiny Laplace standard error, yet rises by nothing)."""
-    slope = _slope_z(fit, direction)
+def _trend_z(s: np.ndarray, y: np.ndarray, se: np.ndarray) -> float:
+    """The slope of a weighted straight line of y over s in its standard errors (widened when
+    the points scatter beyond their noise): a trend test that assumes no curve's form."""
+    if len(s) < 3 or np.ptp(s) == 0:
+        return 0.0
+    w = 1 / se**2
+    A = np.stack([np.ones_like(s), s], 1)
+    coef = np.linalg.lstsq(A * np.sqrt(w)[:, None], y * np.sqrt(w), rcond=None)[0]
+    chi2 = float(np.sum(((A @ coef - y) / se) ** 2))
+    cov = np.linalg.inv(A.T @ (A * w[:, None])) * max(1.0, chi2 / (len(s) - 2))
+    return float(coef[1] / math.sqrt(cov[1, 1]))
+
+
+def _z(fit: LineFit, direction: int, s: np.ndarray, y: np.ndarray, se: np.ndarray) -> float:
+    """How decisively a signal improves over its training points (s, y with standard errors se;
+    y oriented so that higher is better): the larger of the fit's slope over its standard error
+    and a form-free trend test (a form that misfits, such as a logistic to 1 on a curve that
+    levels off lower, has a wide slope yet a clear trend), capped by the fit's own rise from the
+    first to the last point over those points' noise — which guards against a degenerate fit (a
+    curve that hugs a bound and turns sharply at one noisy point). 0 when the fit points the
+    wrong way (direction +1: b > 0 improves)."""
+    if not direction * fit.coef[1] > 0:
+        return 0.0
     i, j = int(np.argmin(s)), int(np.argmax(s))
     ends = fit.link.value(fit.coef[0] + fit.coef[1] * np.array([s[i], s[j]]))
-    sign = 1 if fit.link.name == "identity" or direction * fit.coef[1] >= 0 else -1
-    rise = sign * abs(ends[1] - ends[0]) / math.hypot(se[i], se[j])
-    return float(min(slope, rise))
+    rise = abs(ends[1] - ends[0]) / math.hypot(se[i], se[j])
+    return float(min(max(_slope_z(fit, direction), _trend_z(s, y, se)), rise))
 
 
 def _token_route(tok: Curve, mask, lengths: np.ndarray, rng) -> Route | None:
@@ -268,7 +284,7 @@ def _token_route(tok: Curve, mask, lengths: np.ndarray, rng) -> Route | None:
             tc = (z - p[:, 0]) / p[:, 1]
         return np.where(p[:, 1] < 0, tc, np.inf)  # loglog: z falls as the model improves
 
-    return Route("token_accuracy^L", predict, crossing, params, _z(fit, -1, t, se))
+    return Route("token_accuracy^L", predict, crossing, params, _z(fit, -1, t, y, se))
 
 
 def _loss_route(c: Curve, loss: np.ndarray, mask, lower: float, rng) -> Route | None:
@@ -304,7 +320,7 @@ def _loss_route(c: Curve, loss: np.ndarray, mask, lower: float, rng) -> Route | 
         return np.where(good, tc, np.inf)
 
     return Route("val_loss", predict, crossing, params,
-                 min(_z(step2, +1, -loss[ok], se[ok]), _slope_z(step1, -1)))
+                 min(_z(step2, +1, -loss[ok], y[ok], se[ok]), _slope_z(step1, -1)))
 
 
 def _quantiles(v: np.ndarray) -> tuple[float, float]:
@@ -359,7 +375,7 @@ def forecast_curve(c: Curve, train_below: float | None, at: list[float] | None =
             what = f"{c.metric} against the loss"
         else:
             route = _line_route("metric", fit_line(t[mask], y[mask], se[mask],
-                                                   _metric_link(c, lower)), t[mask], se[mask], rng)
+                                                   _metric_link(c, lower)), t[mask], y[mask], se[mask], rng)
             what = c.metric
         if route is not None and route.z >= Z_MOVE:
             break
