@@ -41,8 +41,8 @@ def obs_scaling() -> None:
     for task in r.mae:
         print(f"{task:34} {r.mae[task]:11.3f} {r.mae_logflops[task]:10.3f}")
     acc = [t for t in r.mae if r.scaled[t] == 1.0]
-    print(f"{'mean of ' + str(len(acc)) + ' accuracy columns':34} "
-          f"{np.mean([r.mae[t] for t in acc]):11.3f} {np.mean([r.mae_logflops[t] for t in acc]):10.3f}\n")
+    ours, ref = np.mean([r.mae[t] for t in acc]), np.mean([r.mae_logflops[t] for t in acc])
+    print(f"{'mean of ' + str(len(acc)) + ' accuracy columns':34} {ours:11.3f} {ref:10.3f}\n")
 
 
 def _em(curves):

@@ -71,9 +71,10 @@ def test_metric_route_recovers_a_logistic_and_misses_a_hidden_jump():
     (c,) = build_curves(smooth, "params")
     f = forecast_curve(c, x[7], group=[c])
     assert f.signal == "metric" and mean_abs_error(f) < 0.01
-    truth = 10 ** (8.8 + math.log(1 / 1) / 1.6)  # halfway from the baseline to 1: the midpoint
+    truth = 10**8.8  # halfway from the baseline to 1: the logistic's midpoint
     assert abs(math.log10(f.threshold / truth)) < 0.05
-    jump = smooth.assign(task="j", value=0.1 + 0.02 * (t - 6) + 0.8 / (1 + np.exp(-(t - 9.2) / 0.05)))
+    hidden = 0.8 / (1 + np.exp(-(t - 9.2) / 0.05))
+    jump = smooth.assign(task="j", value=0.1 + 0.02 * (t - 6) + hidden)
     (c,) = build_curves(jump, "params")
     f = forecast_curve(c, x[7], group=[c])
     assert mean_abs_error(f) > 0.5
@@ -146,7 +147,8 @@ def test_predict_cli_on_a_table(tmp_path):
                    "--plot", tmp_path / "plots")
     assert proc.returncode == 0, proc.stderr
     (row,) = json.loads(proc.stdout)
-    assert {"task", "variant", "metric", "threshold", "threshold_ci", "points", "signal"} <= set(row)
+    keys = {"task", "variant", "metric", "threshold", "threshold_ci", "points", "signal"}
+    assert keys <= set(row)
     assert row["signal"] == "metric"
     held = [p for p in row["points"] if p["observed"] is not None]
     assert len(held) == 4 and all(p["x"] >= cut for p in held)

@@ -179,7 +179,7 @@ class Route:
     predict: object        # (t: array, params: (n, k) array) -> (n, len(t)) oriented values
     crossing: object       # (level: float, params) -> (n,) log10 x where the level is reached
     params: np.ndarray     # (1 + N_DRAWS, k): the fit first, then draws
-    z: float = 0.0         # the fitted slope in the improving direction, in standard errors
+    z: float = 0.0         # how decisively its signal improves, in standard errors (_z)
 
 
 def _curve_arrays(c: Curve):
@@ -374,8 +374,8 @@ def forecast_curve(c: Curve, train_below: float | None, at: list[float] | None =
             route = _loss_route(c, loss, mask, lower, rng)
             what = f"{c.metric} against the loss"
         else:
-            route = _line_route("metric", fit_line(t[mask], y[mask], se[mask],
-                                                   _metric_link(c, lower)), t[mask], y[mask], se[mask], rng)
+            fit = fit_line(t[mask], y[mask], se[mask], _metric_link(c, lower))
+            route = _line_route("metric", fit, t[mask], y[mask], se[mask], rng)
             what = c.metric
         if route is not None and route.z >= Z_MOVE:
             break
@@ -393,14 +393,12 @@ def forecast_curve(c: Curve, train_below: float | None, at: list[float] | None =
     extra = list(at or [])
     if not xs and not extra:
         extra = [float(c.x.max() * 10)]
-    kind_rng = np.random.default_rng(seed + 1)
+    noise_rng = np.random.default_rng(seed + 1)
     for xi, yi, si in xs:
         v = route.predict(np.array([math.log10(xi)]), route.params)[:, 0]
-        lo, hi = _quantiles(v[1:] + kind_rng.standard_normal(len(v) - 1) * si)
+        lo, hi = _quantiles(v[1:] + noise_rng.standard_normal(len(v) - 1) * si)
         fc.points.append(Point(xi, _own(c, v[0]), _own_pair(c, lo, hi), _own(c, yi)))
     for xi in extra:
-        if not xi > 0:
-            raise UserError(f"--at values must be positive (got {xi:g})")
         v = route.predict(np.array([math.log10(xi)]), route.params)[:, 0]
         lo, hi = _quantiles(v[1:])
         fc.points.append(Point(float(xi), _own(c, v[0]), _own_pair(c, lo, hi), None, False))

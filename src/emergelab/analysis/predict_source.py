@@ -76,6 +76,8 @@ def predict(source: str | Path, x: str | None = None, where: str | None = None,
         df["family"] = None
     if train_below is not None and not train_below > 0:
         raise UserError("--train-below must be a positive value of the scale column")
+    if at is not None and not all(v > 0 for v in at):
+        raise UserError(f"--at values must be positive (got {', '.join(f'{v:g}' for v in at)})")
     declared, run_level = _declared(source) if source.is_dir() else ({}, None)
     curves = build_curves(df[df[x].notna()], x, arms=declared, ci_level=run_level or 0.95)
     if not curves:
