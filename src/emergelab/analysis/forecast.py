@@ -180,6 +180,15 @@ class Route:
     crossing: object       # (level: float, params) -> (n,) log10 x where the level is reached
     params: np.ndarray     # (1 + N_DRAWS, k): the fit first, then draws
     z: float = 0.0         # how decisively its signal improves, in standard errors (_z)
+    forms: np.ndarray | None = None  # per draw, which assumed form drew it (None: one form)
+
+    def interval(self, draws: np.ndarray):
+        """The LEVEL interval of per-draw values (along the first axis): with several forms, the
+        union of each form's own interval (right if any of the forms is)."""
+        if self.forms is None:
+            return _quantiles(draws)
+        ends = [_quantiles(draws[self.forms == k]) for k in np.unique(self.forms)]
+        return (np.min([e[0] for e in ends], axis=0), np.max([e[1] for e in ends], axis=0))
 
 
 def _curve_arrays(c: Curve):
@@ -250,24 +259,37 @@ def _z(fit: LineFit, direction: int, s: np.ndarray, y: np.ndarray, se: np.ndarra
 
 
 def _token_route(tok: Curve, mask, lengths: np.ndarray, rng) -> Route | None:
-    """Exact match as mean_i p^{L_i}, p from the per-token accuracy's power law in x (the
-    per-token loss -ln u falls as A·x^-alpha). A logistic trend instead, or an Akaike-weighted
-    mix of both, forecast planted power-law curves worse (bench/forecast_backtests.py) and
-    still miss curves of a third form, so one documented form is used."""
+    """Exact match as mean_i p^{L_i}, p from the per-token accuracy's trend in log x.
+
+    The point forecast assumes Schaeffer et al.'s form: the above-chance share u of per-token
+    accuracy has a per-token loss -ln u falling as a power law in x (loglog link). Points below a
+    threshold cannot tell that form from a logistic trend (logit link), and the two forecast the
+    threshold up to a decade apart, so the interval is the union of both forms' intervals: it
+    carries the form's uncertainty, not only the fit's. (Akaike-weighting the point between the forms, or the
+    logistic alone, forecast planted power-law curves worse: bench/forecast_backtests.py.)"""
     t, y, se, b = _curve_arrays(tok)
     t, y, se = t[mask], y[mask], se[mask]
     chance = b if b is not None else 0.0
     if not 0 <= chance < 1:
         return None
-    fit = fit_line(t, y, se, Link("loglog", chance, 1.0))
-    params = np.vstack([fit.coef, fit.draws(rng)])
+    fits = [fit_line(t, y, se, Link(name, chance, 1.0)) for name in ("loglog", "logit")]
+    ups = (-1, 1)  # loglog: z falls as the model improves
+    half = N_DRAWS // 2
+    params = np.vstack([np.r_[fits[0].coef, 0.0],
+                        *(np.hstack([f.draws(rng, half), np.full((half, 1), float(i))])
+                          for i, f in enumerate(fits))])
     L = np.asarray(lengths, float)
 
     def em_of_p(p):
         return np.mean(p[..., None] ** L, axis=-1)
 
     def predict(tt, p):
-        return em_of_p(fit.link.value(p[:, :1] + p[:, 1:2] * np.asarray(tt)[None, :]))
+        z = p[:, :1] + p[:, 1:2] * np.asarray(tt)[None, :]
+        ptok = np.empty_like(z)
+        for i, f in enumerate(fits):
+            rows = p[:, 2] == i
+            ptok[rows] = f.link.value(z[rows])
+        return em_of_p(ptok)
 
     def crossing(level, p):
         if not 0 < level < 1:
@@ -277,14 +299,18 @@ def _token_route(tok: Curve, mask, lengths: np.ndarray, rng) -> Route | None:
         for _ in range(60):
             mid = (lo + hi) / 2
             lo, hi = (mid, hi) if em_of_p(np.array(mid)) < level else (lo, mid)
-        z = float(fit.link.z_of(np.array((lo + hi) / 2)))
-        if not np.isfinite(z):
-            return np.full(len(p), np.nan)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            tc = (z - p[:, 0]) / p[:, 1]
-        return np.where(p[:, 1] < 0, tc, np.inf)  # loglog: z falls as the model improves
+        out = np.full(len(p), np.nan)
+        for i, f in enumerate(fits):
+            rows = p[:, 2] == i
+            z = float(f.link.z_of(np.array((lo + hi) / 2)))
+            if np.isfinite(z):
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    tc = (z - p[rows, 0]) / p[rows, 1]
+                out[rows] = np.where(ups[i] * p[rows, 1] > 0, tc, np.inf)
+        return out
 
-    return Route("token_accuracy^L", predict, crossing, params, _z(fit, -1, t, y, se))
+    return Route("token_accuracy^L", predict, crossing, params, _z(fits[0], -1, t, y, se),
+                 forms=params[1:, 2])
 
 
 def _loss_route(c: Curve, loss: np.ndarray, mask, lower: float, rng) -> Route | None:
@@ -323,10 +349,11 @@ def _loss_route(c: Curve, loss: np.ndarray, mask, lower: float, rng) -> Route | 
                  min(_z(step2, +1, -loss[ok], y[ok], se[ok]), _slope_z(step1, -1)))
 
 
-def _quantiles(v: np.ndarray) -> tuple[float, float]:
+def _quantiles(v: np.ndarray):
+    """The LEVEL interval of draws along the first axis (floats for 1-D draws)."""
     a = (1 - LEVEL) / 2
-    lo, hi = np.quantile(v, [a, 1 - a], method="nearest")  # draws may be +-inf (open ends)
-    return float(lo), float(hi)
+    lo, hi = np.quantile(v, [a, 1 - a], axis=0, method="nearest")  # draws may be +-inf
+    return (float(lo), float(hi)) if np.ndim(lo) == 0 else (lo, hi)
 
 
 def forecast_curve(c: Curve, train_below: float | None, at: list[float] | None = None,
@@ -396,11 +423,11 @@ def forecast_curve(c: Curve, train_below: float | None, at: list[float] | None =
     noise_rng = np.random.default_rng(seed + 1)
     for xi, yi, si in xs:
         v = route.predict(np.array([math.log10(xi)]), route.params)[:, 0]
-        lo, hi = _quantiles(v[1:] + noise_rng.standard_normal(len(v) - 1) * si)
+        lo, hi = route.interval(v[1:] + noise_rng.standard_normal(len(v) - 1) * si)
         fc.points.append(Point(xi, _own(c, v[0]), _own_pair(c, lo, hi), _own(c, yi)))
     for xi in extra:
         v = route.predict(np.array([math.log10(xi)]), route.params)[:, 0]
-        lo, hi = _quantiles(v[1:])
+        lo, hi = route.interval(v[1:])
         fc.points.append(Point(float(xi), _own(c, v[0]), _own_pair(c, lo, hi), None, False))
     # the threshold: halfway from the lower level to the metric's best value
     best = _best_oriented(c)
@@ -418,9 +445,10 @@ def forecast_curve(c: Curve, train_below: float | None, at: list[float] | None =
         if np.isfinite(tc[0]):
             fc.threshold = float(10 ** tc[0])
         draws = tc[1:]
-        draws = draws[~np.isnan(draws)]
-        if len(draws):
-            lo, hi = _quantiles(draws)
+        if (~np.isnan(draws)).any():
+            keep = ~np.isnan(draws)
+            forms = route.forms[keep] if route.forms is not None else None
+            lo, hi = Route(route.signal, None, None, route.params, forms=forms).interval(draws[keep])
             fc.threshold_ci = [float(10**lo) if np.isfinite(lo) else None,
                                float(10**hi) if np.isfinite(hi) else None]
     t_all = np.concatenate([t, np.log10([p.x for p in fc.points])]) if fc.points else t
@@ -428,10 +456,10 @@ def forecast_curve(c: Curve, train_below: float | None, at: list[float] | None =
         t_all = np.append(t_all, math.log10(fc.threshold))
     grid = np.linspace(t_all.min(), t_all.max() + 0.1, 120)
     v = route.predict(grid, route.params)
-    a = (1 - LEVEL) / 2
+    low, high = route.interval(v[1:])
+    own = [(_own(c, a), _own(c, b)) for a, b in zip(low, high)]  # -negated metrics swap ends
     fc.grid = {"x": (10**grid).tolist(), "predicted": [_own(c, q) for q in v[0]],
-               "low": [_own(c, q) for q in np.quantile(v[1:], a, axis=0)],
-               "high": [_own(c, q) for q in np.quantile(v[1:], 1 - a, axis=0)]}
+               "low": [min(p) for p in own], "high": [max(p) for p in own]}
     return fc
 
 
