@@ -572,8 +572,8 @@ def predict(source: Optional[Path] = typer.Argument(None, help="a run dir, a sui
     pct = f"{LEVEL:.0%}"
     cut = f", fitted below {_num(train_below)}" if train_below is not None else ""
     table = Table(title=f"Forecasts for {source} (x = {p.x}{cut})")
-    for col in ("curve", "metric", "signal", f"threshold [{pct} CI]", "x", "forecast",
-                f"{pct} interval", "observed"):
+    for col in ("curve", "metric", "signal", f"threshold [{pct}]", "x", f"forecast [{pct}]",
+                "observed"):
         table.add_column(col, overflow="fold")
     for f in p.forecasts:
         k = f.keys
@@ -581,7 +581,7 @@ def predict(source: Optional[Path] = typer.Argument(None, help="a run dir, a sui
         if k["shots"]:
             curve += f" {k['shots']:g}-shot"
         if f.status != "forecast":
-            table.add_row(curve, f.metric, f.status, "", "", "", "", "", style="dim")
+            table.add_row(curve, f.metric, f.status, "", "", "", "", style="dim")
             continue
         thr = _num(f.threshold) or ("beyond reach" if f.threshold_ci else "")
         if f.threshold_ci:
@@ -591,7 +591,7 @@ def predict(source: Optional[Path] = typer.Argument(None, help="a run dir, a sui
             first = i == 0
             table.add_row(curve if first else "", f.metric if first else "",
                           f.signal if first else "", thr if first else "", _num(pt.x),
-                          f"{pt.predicted:.3g}", f"[{pt.interval[0]:.3g}, {pt.interval[1]:.3g}]",
+                          f"{pt.predicted:.3g} [{pt.interval[0]:.3g}, {pt.interval[1]:.3g}]",
                           "" if pt.observed is None else f"{pt.observed:.3g}")
     console.print(table)
     console.print("threshold: where the forecast crosses halfway from the lower level to the "

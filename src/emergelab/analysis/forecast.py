@@ -35,6 +35,7 @@ from scipy.optimize import least_squares
 from scipy.special import expit
 
 from ..errors import UserError
+from ..evaluate.registry import lookup
 from .emergence import Curve, _best_oriented, _oriented, _undo
 
 LEVEL = 0.90        # level of every forecast interval
@@ -421,16 +422,21 @@ def forecast_curve(c: Curve, train_below: float | None, at: list[float] | None =
     if not xs and not extra:
         extra = [float(c.x.max() * 10)]
     noise_rng = np.random.default_rng(seed + 1)
+    best = _best_oriented(c)
+    floor = 0.0 if (lookup(c.metric) is not None and c.higher_is_better
+                    and lookup(c.metric).aggregation == "proportion") else -np.inf
     for xi, yi, si in xs:
         v = route.predict(np.array([math.log10(xi)]), route.params)[:, 0]
-        lo, hi = route.interval(v[1:] + noise_rng.standard_normal(len(v) - 1) * si)
+        # an observation's noise cannot take it past the metric's best value (or below 0)
+        noisy = v[1:] + noise_rng.standard_normal(len(v) - 1) * si
+        noisy = np.clip(noisy, floor, best if best is not None else np.inf)
+        lo, hi = route.interval(noisy)
         fc.points.append(Point(xi, _own(c, v[0]), _own_pair(c, lo, hi), _own(c, yi)))
     for xi in extra:
         v = route.predict(np.array([math.log10(xi)]), route.params)[:, 0]
         lo, hi = route.interval(v[1:])
         fc.points.append(Point(float(xi), _own(c, v[0]), _own_pair(c, lo, hi), None, False))
     # the threshold: halfway from the lower level to the metric's best value
-    best = _best_oriented(c)
     if best is not None and best > lower:
         level = lower + 0.5 * (best - lower)
         fc.level = _own(c, level)
