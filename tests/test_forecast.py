@@ -13,6 +13,8 @@ from emergelab.analysis.emergence import build_curves
 from emergelab.analysis.forecast import NO_SIGNAL, forecast_curve, mean_abs_error
 from emergelab.analysis.obs_scaling import impute_pca, observational_forecast
 from emergelab.analysis.planted import planted_power_tokens, planted_table
+from emergelab.analysis.predict_source import predict
+from emergelab.errors import UserError
 
 from .conftest import run_cli
 
@@ -130,12 +132,11 @@ def test_predict_obs_cli_json_and_errors(obs, tmp_path):
     assert "arithmetic_2dm_2_acc" in {r["task"] for r in rows}
     bad = tmp_path / "bad.csv"
     bad.write_text("Model,MMLU\nx,0.5\n")
-    for args in (["--obs", bad, obs[1], "--train-below", "1e22"],
-                 ["--obs", *obs],
-                 ["--obs", *obs, "--train-below", "1e20"]):
-        proc = run_cli("predict", *args)
-        assert proc.returncode == 2 and proc.stderr.startswith("error: "), proc.stderr
-        assert len(proc.stderr.strip().splitlines()) == 1
+    proc = run_cli("predict", "--obs", bad, obs[1], "--train-below", "1e22")
+    assert proc.returncode == 2 and proc.stderr.startswith("error: "), proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+    with pytest.raises(UserError, match="leaves"):  # too few models below the cutoff
+        observational_forecast(*obs, 1e20)
 
 
 def test_predict_cli_on_a_table(tmp_path):
@@ -154,10 +155,13 @@ def test_predict_cli_on_a_table(tmp_path):
     assert len(held) == 4 and all(p["x"] >= cut for p in held)
     assert any(p["x"] == 1e11 and p["observed"] is None for p in row["points"])
     assert list((tmp_path / "plots").glob("forecast_*.png"))
-    proc = run_cli("predict", path)  # a table output, forecasting one decade past the ladder
-    assert proc.returncode == 0 and "metric" in proc.stdout
-    for args in ([path, "--train-below", "1e6"], [path, "--x", "nope"],
-                 [path, "--signal", "magic"], [path, "--at", "ten"]):
-        proc = run_cli("predict", *args)
-        assert proc.returncode == 2 and proc.stderr.startswith("error: "), proc.stderr
-        assert len(proc.stderr.strip().splitlines()) == 1
+    proc = run_cli("predict", path, "--at", "ten")
+    assert proc.returncode == 2 and proc.stderr.startswith("error: "), proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+    # the same errors from the library, as one-line UserErrors before any fit
+    for kwargs, msg in (({"train_below": 1e6}, "fewer than 3"), ({"x": "nope"}, "nope"),
+                        ({"signal": "magic"}, "unknown signal"), ({"at": [0.0]}, "positive")):
+        with pytest.raises(UserError, match=msg):
+            predict(path, **kwargs)
+    rows = predict(path).forecasts  # no cutoff: one decade past the ladder
+    assert rows[0].signal == "metric" and rows[0].points[0].x == pytest.approx(1e11)
