@@ -26,7 +26,7 @@ from emergelab.analysis import analyze
 from emergelab.analysis.emergence import build_curves
 from emergelab.analysis.forecast import forecast_curve
 from emergelab.analysis.obs_scaling import observational_forecast
-from emergelab.analysis.planted import planted_power_tokens, planted_table
+from emergelab.analysis.planted import forecast_planted_power_tokens, planted_table
 from emergelab.analysis.predict_source import predict
 
 OBS = Path(__file__).resolve().parents[2] / "shared" / "data" / "obs_scaling"
@@ -52,10 +52,7 @@ def _em(curves):
 def planted(rng, n: int) -> None:
     within = covered = none = 0
     for _ in range(n):
-        df, truth = planted_power_tokens(rng)
-        cut = truth["x"][np.argmax(truth["em"] > 0.1)]
-        curves = build_curves(df, "params_nonembed")
-        f = forecast_curve(_em(curves), cut, group=curves, lengths=np.array([truth["L"]]))
+        f, truth = forecast_planted_power_tokens(rng)
         if f.threshold is None:
             none += 1
             continue

@@ -12,7 +12,8 @@ import pytest
 from emergelab.analysis.emergence import build_curves
 from emergelab.analysis.forecast import NO_SIGNAL, forecast_curve, mean_abs_error
 from emergelab.analysis.obs_scaling import impute_pca, observational_forecast
-from emergelab.analysis.planted import planted_power_tokens, planted_table
+from emergelab.analysis.planted import (forecast_planted_power_tokens, planted_power_tokens,
+                                        planted_table)
 from emergelab.analysis.predict_source import predict
 from emergelab.errors import UserError
 
@@ -29,10 +30,7 @@ def test_exact_match_threshold_from_sub_threshold_token_accuracy():
     rng = np.random.default_rng(11)
     within, covered, n = 0, 0, 60
     for _ in range(n):
-        df, truth = planted_power_tokens(rng)
-        cut = truth["x"][np.argmax(truth["em"] > 0.1)]
-        curves = build_curves(df, "params_nonembed")
-        f = forecast_curve(_em(curves), cut, group=curves, lengths=np.array([truth["L"]]))
+        f, truth = forecast_planted_power_tokens(rng)
         if f.threshold is None:
             assert f.status == NO_SIGNAL  # never a guess
             continue

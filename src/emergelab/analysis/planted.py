@@ -127,6 +127,20 @@ def planted_power_tokens(rng: np.random.Generator, n_models: int = 10, n: int = 
                                            "em": em, "x": 10**t}
 
 
+def forecast_planted_power_tokens(rng: np.random.Generator):
+    """One planted_power_tokens curve forecast (analysis/forecast.py) from the members whose
+    exact match is still below 0.1, as the tests and bench/forecast_backtests.py score it.
+    Returns (forecast, truth)."""
+    from .emergence import build_curves
+    from .forecast import forecast_curve
+
+    df, truth = planted_power_tokens(rng)
+    cut = truth["x"][np.argmax(truth["em"] > 0.1)]
+    curves = build_curves(df, "params_nonembed")
+    em = next(c for c in curves if c.metric == "exact_match")
+    return forecast_curve(em, cut, group=curves, lengths=np.array([truth["L"]])), truth
+
+
 def planted_pair(rng: np.random.Generator, shift: float, spacing: float, n: int = 200,
                  decades: tuple[float, float] = (6.0, 10.0)) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """Two runs of one planted jump (10-90% width 0.1-0.5 decade) whose thresholds differ by
