@@ -77,7 +77,7 @@ class Link:
             u = np.where((u > 0) & (u < 1), u, np.nan)
             return np.log(u / (1 - u)) if self.name == "logit" else np.log(-np.log(u))
 
-    def z_guess(self, y, se):
+    def z_guess(self, y):
         """Rough z of observed points (clipped into range) for the starting values."""
         if self.name == "identity":
             return np.asarray(y, float)
@@ -110,7 +110,7 @@ class LineFit:
 def fit_line(s: np.ndarray, y: np.ndarray, se: np.ndarray, link: Link) -> LineFit:
     """Weighted least squares of y = link(a + b·s) with each point's own standard error."""
     s, y, se = (np.asarray(v, float) for v in (s, y, se))
-    z0 = link.z_guess(y, se)
+    z0 = link.z_guess(y)
     w0 = 1 / se**2
     A = np.stack([np.ones_like(s), s], 1)
     start = np.linalg.lstsq(A * np.sqrt(w0)[:, None], z0 * np.sqrt(w0), rcond=None)[0]
@@ -322,7 +322,7 @@ def _loss_route(c: Curve, loss: np.ndarray, mask, lower: float, rng) -> Route | 
         return None
     lt = np.log(loss[ok])
     A = np.stack([np.ones(ok.sum()), t[ok]], 1)
-    c1, res, *_ = np.linalg.lstsq(A, lt, rcond=None)
+    c1 = np.linalg.lstsq(A, lt, rcond=None)[0]
     dof1 = int(ok.sum()) - 2
     s2 = float(np.sum((A @ c1 - lt) ** 2) / dof1) if dof1 > 0 else 0.0
     cov1 = np.linalg.inv(A.T @ A) * max(s2, 1e-12)
