@@ -2,19 +2,21 @@
 
 Reference: the loop most people write first — fp32, no compile, the whole batch padded to its
 longest row, cross-entropy with ignore_index on non-answer tokens, torch.optim.AdamW defaults.
-Trainer: what `train_member` runs — rows grouped by task before padding, foreach AdamW, and bf16
-autocast with matmul attention where the CPU has AMX and the model is wide enough (precision
-"auto"). Both see the same model (same init) and the same batches.
+Trainer: what `train_member` runs — rows grouped by task and packed into one forward pass
+(position-wise layers once over all groups' tokens, attention per group), the output head on
+answer positions only, foreach AdamW, and the precision and attention kernel that a run measures
+for each member shape (train/kernels.py; precision "auto"). Both see the same model (same init)
+and the same batches.
 
-Prints tokens/s (real, non-pad tokens), the ratio, and MFU against matmul peaks measured here.
-"fp32" is the trainer with bf16 off, so the two sources of speed are shown apart.
+Prints the CPU's bf16 features, tokens/s (real, non-pad tokens), the ratio, which kernels each
+size used, and MFU against matmul peaks measured here. "fp32" is the trainer held to fp32, so the
+two sources of speed are shown apart.
 Usage: python bench/train_throughput.py [--steps 8] [--sizes 64,160,256,384,512]
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import time
 
 import torch
@@ -25,7 +27,8 @@ from emergelab.data.mixture import Mixture, encode_rows
 from emergelab.models.gpt import GPT
 from emergelab.models.ladder import build_ladder
 from emergelab.tasks import build_task
-from emergelab.train.loop import make_optimizer, rows_loss, use_bf16
+from emergelab.train.kernels import Kernels, candidates, pick, time_candidates
+from emergelab.train.loop import make_optimizer, train_step
 
 
 def matmul_peak(dtype: torch.dtype, n: int = 2048, reps: int = 10) -> float:
@@ -47,12 +50,13 @@ def reference_step(model, opt, rows) -> None:
     opt.step()
 
 
-def trainer_step(model, opt, groups, autocast) -> None:
-    loss, n_ans, _ = rows_loss(model, groups, autocast)
-    opt.zero_grad(set_to_none=True)
-    (loss / n_ans).backward()
-    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-    opt.step()
+def cpu_bf16_features() -> str:
+    try:
+        flags = set(open("/proc/cpuinfo").read().split())
+    except OSError:
+        return "unknown (no /proc/cpuinfo)"
+    found = sorted(f for f in ("avx512_bf16", "amx_bf16", "amx_tile", "bf16") if f in flags)
+    return ", ".join(found) or "none"
 
 
 def main() -> None:
@@ -66,24 +70,27 @@ def main() -> None:
     tasks = [build_task(t.name, t.variant, **t.options) for t in cfg.tasks]
     mix = Mixture(tasks, [t.weight for t in cfg.tasks], seed=0)
     steps = list(range(args.steps + 2))  # two warm-up steps
-    grouped = [mix.batch(s, args.batch) for s in steps]
+    grouped = [mix.packed_batch(s, args.batch) for s in steps]
     padded = [encode_rows([e for g in mix.examples(s, args.batch).values() for e in g], mix.tok)
               for s in steps]
     real_tokens = sum(int((r.idx != 0).sum()) for r in padded[2:])
     peak32, peak16 = matmul_peak(torch.float32), matmul_peak(torch.bfloat16)
+    print(f"CPU bf16 features: {cpu_bf16_features()}; {torch.get_num_threads()} threads")
     print(f"matmul peak here: fp32 {peak32 / 1e9:.0f} GFLOP/s, bf16 {peak16 / 1e9:.0f} GFLOP/s")
     print(f"{'d_model':>7} {'params':>10} {'ref tok/s':>10} {'fp32 tok/s':>10} {'ratio':>6} "
-          f"{'auto tok/s':>10} {'ratio':>6} {'auto':>5} {'MFU ref':>8} {'MFU fp32':>8} {'MFU auto':>8}")
+          f"{'auto tok/s':>10} {'ratio':>6} {'auto':>12} {'MFU ref':>8} {'MFU fp32':>8} {'MFU auto':>8}")
     tcfg = TrainConfig()
     for member in build_ladder([int(s) for s in args.sizes.split(",")], [0], 98, 64):
         d = member.config.d_model
-        bf16 = use_bf16("auto", d)
+        fp32 = pick(time_candidates(member.config, mix, tcfg, candidates("fp32")))
+        auto = pick(time_candidates(member.config, mix, tcfg, candidates("auto")))
+        bf16 = auto.precision == "bf16"
         timings = {}
         for name in ("reference", "fp32", "auto"):
-            autocast = ((lambda: torch.autocast("cpu", dtype=torch.bfloat16))
-                        if name == "auto" and bf16 else contextlib.nullcontext)
+            kernels = {"fp32": fp32, "auto": auto}.get(name, Kernels())
             torch.manual_seed(0)
             model = GPT(member.config)
+            model.set_attention_kernel(kernels.attention)
             if name == "reference":
                 opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
             else:
@@ -94,13 +101,13 @@ def main() -> None:
                 if name == "reference":
                     reference_step(model, opt, padded[i])
                 else:
-                    trainer_step(model, opt, grouped[i], autocast)
+                    train_step(model, opt, grouped[i], kernels.autocast, tcfg.grad_clip)
             timings[name] = time.perf_counter() - t
         flops = model.flops_per_token() * real_tokens
         ref, f32, auto = (real_tokens / timings[k] for k in ("reference", "fp32", "auto"))
         peak = peak16 if bf16 else peak32
         print(f"{d:>7} {member.config.params_nonembed():>10,} {ref:>10,.0f} {f32:>10,.0f} "
-              f"{f32 / ref:>6.2f} {auto:>10,.0f} {auto / ref:>6.2f} {'bf16' if bf16 else 'fp32':>5} "
+              f"{f32 / ref:>6.2f} {auto:>10,.0f} {auto / ref:>6.2f} {kernels.precision + '+' + kernels.attention:>12} "
               f"{flops / timings['reference'] / peak32:>8.1%} {flops / timings['fp32'] / peak32:>8.1%} "
               f"{flops / timings['auto'] / peak:>8.1%}")
 

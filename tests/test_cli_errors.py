@@ -65,3 +65,7 @@ def test_usage_errors_are_one_line(tmp_path):
     assert proc.returncode == 2 and "exactly one of --preset or --config" in proc.stderr
     proc = run_cli("tasks", "--bogus")
     assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1
+    for flag in ("--workers", "--threads"):
+        proc = run_cli("run", "--preset", "micro", "--out", tmp_path / "w", flag, "0")
+        assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1
+        assert flag in proc.stderr and not (tmp_path / "w").exists()

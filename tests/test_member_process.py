@@ -3,6 +3,8 @@ those of an in-process run, a worker killed mid-training must end the run with o
 nothing, and a killed run must not leave its worker training on."""
 
 import os
+import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -44,12 +46,15 @@ def _table(run_dir: Path, read) -> "object":
     return df.sort_values(list(df.columns[:6])).reset_index(drop=True)
 
 
-def test_worker_processes_give_the_in_process_results(tmp_path):
+def test_members_side_by_side_give_the_in_process_results_to_the_bit(tmp_path):
+    """Same threads and the same recorded kernels: the same numbers, whatever runs at once."""
     cfg = load_preset("micro")
-    run_any(cfg, tmp_path / "workers", quiet=True)
-    run_any(cfg, tmp_path / "here", quiet=True, isolate=False)
+    run_any(cfg, tmp_path / "pool", quiet=True, workers=2, threads=1)
+    (tmp_path / "here").mkdir()
+    shutil.copy(tmp_path / "pool" / "kernels.json", tmp_path / "here" / "kernels.json")
+    run_any(cfg, tmp_path / "here", quiet=True, isolate=False)  # threads: the recorded 1
     for read in (read_results, read_samples):
-        a, b = _table(tmp_path / "workers", read), _table(tmp_path / "here", read)
+        a, b = _table(tmp_path / "pool", read), _table(tmp_path / "here", read)
         assert len(a) > 0 and a.equals(b)
 
 
@@ -76,14 +81,15 @@ def _start_slow_run(tmp_path: Path) -> tuple[subprocess.Popen, Path, list[int]]:
     cfg.write_text(SLOW)
     out = tmp_path / "run"
     proc = subprocess.Popen([sys.executable, "-m", "emergelab", "run", "--config", cfg, "--out",
-                             out, "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             out, "--quiet", "--workers", "2", "--threads", "1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, start_new_session=True)  # its own group, as in a terminal
     deadline = time.time() + 120
-    while not (out / "checkpoints" / "L2-d8-s0" / "step_0").exists():  # training has begun
+    while not all((out / "checkpoints" / m / "step_0").exists()  # both members are training
+                  for m in ("L2-d8-s0", "L2-d12-s0")):
         assert proc.poll() is None and time.time() < deadline, "the run never started training"
         time.sleep(0.05)
     workers = _worker_pids(proc.pid)
-    assert len(workers) == 1
+    assert len(workers) == 2  # members side by side
     return proc, out, workers
 
 
@@ -101,17 +107,21 @@ def test_killed_worker_is_one_line_and_the_rerun_loses_nothing(tmp_path):
     os.kill(workers[0], signal.SIGKILL)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 2
-    assert err.strip().splitlines() == [
-        "error: L2-d8-s0: its worker process died (killed by SIGKILL); rerun the same command "
-        "to resume from its last checkpoint"]
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and re.fullmatch(
+        r"error: L2-d(8|12)-s0: its worker process died \(killed by SIGKILL\); rerun the same "
+        r"command to resume from its last checkpoint", lines[0]), lines
+    assert not any(_alive(w) for w in workers)  # the other member's worker was stopped too
     assert not (out / "results").exists() or not any((out / "results").iterdir())
     rerun = subprocess.run([sys.executable, "-m", "emergelab", "run", "--config",
-                            tmp_path / "slow.toml", "--out", out, "--quiet"],
+                            tmp_path / "slow.toml", "--out", out, "--quiet"],  # threads: recorded
                            capture_output=True, text=True, timeout=600)
     assert rerun.returncode == 0, rerun.stderr
-    # the resumed run ends exactly where one that was never killed ends
+    # the resumed run ends exactly where one that was never killed ends (same kernels, threads)
     from emergelab.config import load_config
 
+    (tmp_path / "clean").mkdir()
+    shutil.copy(out / "kernels.json", tmp_path / "clean" / "kernels.json")
     run_any(load_config(tmp_path / "slow.toml"), tmp_path / "clean", quiet=True, isolate=False)
     assert _table(out, read_results).equals(_table(tmp_path / "clean", read_results))
 
@@ -122,9 +132,9 @@ def test_killed_run_leaves_no_worker_behind(tmp_path):
     os.kill(proc.pid, signal.SIGKILL)
     proc.communicate(timeout=60)
     deadline = time.time() + 30
-    while _alive(workers[0]) and time.time() < deadline:
+    while any(_alive(w) for w in workers) and time.time() < deadline:
         time.sleep(0.1)
-    assert not _alive(workers[0])
+    assert not any(_alive(w) for w in workers)
 
 
 @linux_only
@@ -135,6 +145,6 @@ def test_ctrl_c_stops_worker_and_run_with_one_line(tmp_path):
     assert proc.returncode == 130
     assert err.strip().splitlines() == ["interrupted: rerun the same command to resume"]
     deadline = time.time() + 30
-    while _alive(workers[0]) and time.time() < deadline:
+    while any(_alive(w) for w in workers) and time.time() < deadline:
         time.sleep(0.1)
-    assert not _alive(workers[0])
+    assert not any(_alive(w) for w in workers)

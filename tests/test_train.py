@@ -92,3 +92,21 @@ def test_training_lowers_validation_loss(tmp_path):
     assert last["val_loss"] < first["val_loss"]
     assert first["tokens"] == 0 and last["tokens"] > 0
     assert last["flops"] == 6 * last["params_nonembed"] * last["tokens"]
+
+
+def test_kernels_are_timed_once_recorded_and_reused(tmp_path):
+    from emergelab.train.kernels import Kernels, choose_kernels
+
+    members = [_member(), Member("m2", 4, _member().config),  # same shape: timed once
+               Member("w", 0, GPTConfig(vocab_size=99, block_size=32, n_layer=1, n_head=1, d_model=8))]
+    timed = []
+    path = tmp_path / "kernels.json"
+    first = choose_kernels(members, _mixture(), CFG, path, on_measure=timed.append)
+    assert timed == ["m", "w"] and set(first) == {"m", "m2", "w"} and first["m"] == first["m2"]
+    assert all(isinstance(k, Kernels) for k in first.values())
+    again = choose_kernels(members, _mixture(), CFG, path, on_measure=timed.append)
+    assert again == first and timed == ["m", "w"]  # a resumed run measures nothing
+    pinned = CFG.model_copy(update={"precision": "fp32", "attention": "matmul"})
+    assert choose_kernels(members, _mixture(), pinned, tmp_path / "p.json",
+                          on_measure=timed.append)["w"] == Kernels("fp32", "matmul")
+    assert timed == ["m", "w"]  # nothing to choose: nothing timed

@@ -22,7 +22,13 @@ console = Console()
 err_console = Console(stderr=True)
 
 
-def _run_and_report(cfg, out: Path, quiet: bool, probes=None, stop_on_alert: bool = False) -> None:
+WORKERS_HELP = "members trained side by side (default: one per core)"
+THREADS_HELP = ("intra-op threads per member (default: the cores shared out; a resumed run keeps "
+                "its recorded count). Results depend on this, never on --workers")
+
+
+def _run_and_report(cfg, out: Path, quiet: bool, probes=None, stop_on_alert: bool = False,
+                    workers: int | None = None, threads: int | None = None) -> None:
     from .analysis import analyze as analyze_source
     from .pipeline import run_any
     from .report.html import build_report
@@ -33,7 +39,7 @@ def _run_and_report(cfg, out: Path, quiet: bool, probes=None, stop_on_alert: boo
 
     try:
         dirs = run_any(cfg, out, quiet=quiet, console=err_console, probes=probes,
-                       stop_on_alert=stop_on_alert)
+                       stop_on_alert=stop_on_alert, workers=workers, threads=threads)
     except StoppedOnAlert as stop:
         err_console.print(f"stopped: {stop}", highlight=False)
         raise typer.Exit(3)
@@ -57,11 +63,13 @@ def _run_and_report(cfg, out: Path, quiet: bool, probes=None, stop_on_alert: boo
 
 @app.command()
 def demo(out: Path = typer.Option(Path("emergelab-demo"), help="run directory"),
-         quiet: bool = typer.Option(False, "--quiet", help="no progress bar")) -> None:
+         quiet: bool = typer.Option(False, "--quiet", help="no progress bar"),
+         workers: Optional[int] = typer.Option(None, min=1, help=WORKERS_HELP),
+         threads: Optional[int] = typer.Option(None, min=1, help=THREADS_HELP)) -> None:
     """Train the built-in `quick` ladder on the CPU and show emergence (a few minutes)."""
     from .config import load_preset
 
-    _run_and_report(load_preset("quick"), out, quiet)
+    _run_and_report(load_preset("quick"), out, quiet, workers=workers, threads=threads)
 
 
 @app.command("run")
@@ -73,7 +81,9 @@ def run_cmd(out: Path = typer.Option(..., help="run directory (resumes if it hol
             stop_on_alert: bool = typer.Option(False, "--stop-on-alert",
                                                help="stop (after a checkpoint) when a probe "
                                                     "alerts; exit code 3"),
-            quiet: bool = typer.Option(False, "--quiet", help="no progress bar")) -> None:
+            quiet: bool = typer.Option(False, "--quiet", help="no progress bar"),
+            workers: Optional[int] = typer.Option(None, min=1, help=WORKERS_HELP),
+            threads: Optional[int] = typer.Option(None, min=1, help=THREADS_HELP)) -> None:
     """Train and evaluate a ladder (or a suite of experiments) from a preset or a TOML config."""
     from .config import load_config, load_preset
     from .train.monitor import load_probes
@@ -83,7 +93,8 @@ def run_cmd(out: Path = typer.Option(..., help="run directory (resumes if it hol
     if stop_on_alert and probes is None:
         raise UserError("--stop-on-alert needs --probes")
     cfg = load_preset(preset) if preset else load_config(config)
-    _run_and_report(cfg, out, quiet, load_probes(probes) if probes else None, stop_on_alert)
+    _run_and_report(cfg, out, quiet, load_probes(probes) if probes else None, stop_on_alert,
+                    workers, threads)
 
 
 @app.command()

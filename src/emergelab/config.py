@@ -62,7 +62,9 @@ class TrainConfig(Strict):
     beta1: float = Field(0.9, ge=0, lt=1)
     beta2: float = Field(0.98, ge=0, lt=1)
     grad_clip: float = Field(1.0, ge=0)            # 0 disables clipping
+    # "auto": timed per member shape at the start of a run (train/kernels.py, kernels.json)
     precision: Literal["auto", "fp32", "bf16"] = "auto"
+    attention: Literal["auto", "sdpa", "matmul"] = "auto"
     checkpoints: int = Field(10, ge=1)             # log-spaced checkpoints (plus step 0 and final)
     val_batch: int = Field(512, ge=1)              # held-out rows for val_loss
 

@@ -20,6 +20,7 @@ import os
 import pickle
 import signal
 import sys
+import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
@@ -40,57 +41,111 @@ def _context():
     return mp.get_context("spawn")
 
 
-def run_member_in_process(cfg, out: Path, index: int, model_id: str, monitor,
-                          on_progress: Callable[[int], None]) -> tuple[int | None, float]:
-    """Train and evaluate member `index` of cfg's ladder in a worker process, relaying its
-    progress count to on_progress. Returns (step stopped on alert or None, seconds the monitor
-    spent probing). The worker's exception is re-raised here; a worker that dies (killed, out of
-    memory) is a one-line error: everything it checkpointed is kept and a rerun resumes."""
-    ctx = _context()
-    progress = ctx.Value("q", 0, lock=False)
-    receive, send = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_worker, args=(cfg, str(out), index, monitor, progress, send),
-                       name=f"emergelab-{model_id}")
-    proc.start()
-    send.close()
-    reply = None
+class MemberWorker:
+    """One member of cfg's ladder training and evaluating in its own worker process."""
+
+    def __init__(self, cfg, out: Path, index: int, model_id: str, monitor=None, kernels=None,
+                 threads: int | None = None) -> None:
+        ctx = _context()
+        self.model_id = model_id
+        self._progress = ctx.Value("q", 0, lock=False)
+        self._receive, send = ctx.Pipe(duplex=False)
+        self._proc = ctx.Process(target=_worker, name=f"emergelab-{model_id}",
+                                 args=(cfg, str(out), index, monitor, self._progress, send,
+                                       kernels, threads))
+        self._proc.start()
+        send.close()
+        self._reply = None
+        self._finished = False
+
+    @property
+    def progress(self) -> int:
+        """Training steps done, then one more per evaluated checkpoint."""
+        return self._progress.value
+
+    def finished(self) -> bool:
+        """Whether the worker has answered or died (never blocks)."""
+        if not self._finished and self._receive.poll(0):  # a reply, or EOF from a dead worker
+            try:
+                self._reply = self._receive.recv()
+            except EOFError:
+                pass
+            self._finished = True
+        return self._finished
+
+    def result(self) -> tuple[int | None, float]:
+        """(step stopped on alert or None, seconds the monitor spent probing), once finished.
+        The worker's exception is re-raised here; a worker that died (killed, out of memory) is
+        a one-line error: everything it checkpointed is kept and a rerun resumes."""
+        self._proc.join()
+        self._receive.close()
+        if self._reply is None:
+            code = self._proc.exitcode
+            how = (f"killed by {signal.Signals(-code).name}" if code is not None and code < 0
+                   else f"exit code {code}")
+            raise UserError(f"{self.model_id}: its worker process died ({how}); rerun the same "
+                            "command to resume from its last checkpoint")
+        kind, value, extra = self._reply
+        if kind == "error":
+            if not isinstance(value, UserError):
+                value.add_note(f"in the worker process for {self.model_id}:\n{extra}")
+            raise value
+        return value, extra
+
+    def stop(self) -> None:
+        """End the worker now (Ctrl-C, or another member failed): it must not outlive the run."""
+        if self._proc.is_alive():
+            self._proc.terminate()
+        self._proc.join()
+        self._receive.close()
+
+
+def run_members(cfg, out: Path, order: list[int], model_ids: list[str], kernels: list,
+                workers: int, threads: int, monitor,
+                on_progress: Callable[[dict[str, int]], None]) -> tuple[tuple[str, int] | None, float]:
+    """Train and evaluate the members `order` (indices into cfg's ladder, started in that order)
+    with up to `workers` worker processes at once, each with `threads` intra-op threads.
+    on_progress gets {model_id: progress} of the members started so far. Returns the first
+    (model_id, step) a monitor alert stopped training at (then no new member starts) or None,
+    and the seconds the monitor spent probing. Any error or a dead worker stops the others."""
+    todo = list(order)
+    running: list[MemberWorker] = []
+    done: dict[str, int] = {}
+    seconds = 0.0
+    stopped = None
     try:
-        while True:
-            if receive.poll(0.25):
-                try:
-                    reply = receive.recv()
-                except EOFError:  # the worker died before it could answer
-                    pass
+        while todo or running:
+            while todo and len(running) < workers and stopped is None:
+                i = todo.pop(0)
+                running.append(MemberWorker(cfg, out, i, model_ids[i], monitor, kernels[i],
+                                            threads))
+            if stopped is not None and not running:
                 break
-            if not proc.is_alive() and not receive.poll(0):
-                break
-            on_progress(progress.value)
-        proc.join()
-    except BaseException:  # Ctrl-C or an error here: the worker must not outlive us
-        proc.terminate()
-        proc.join()
-        raise
+            for w in [w for w in running if w.finished()]:
+                running.remove(w)
+                step, spent = w.result()
+                seconds += spent
+                done[w.model_id] = w.progress
+                if step is not None and stopped is None:
+                    stopped = (w.model_id, step)
+            if stopped is not None:
+                todo.clear()
+            on_progress({**done, **{w.model_id: w.progress for w in running}})
+            time.sleep(0.1)
     finally:
-        receive.close()
-    on_progress(progress.value)
-    if reply is None:
-        code = proc.exitcode
-        how = (f"killed by {signal.Signals(-code).name}" if code is not None and code < 0
-               else f"exit code {code}")
-        raise UserError(f"{model_id}: its worker process died ({how}); rerun the same command "
-                        "to resume from its last checkpoint")
-    kind, value, extra = reply
-    if kind == "error":
-        if not isinstance(value, UserError):
-            value.add_note(f"in the worker process for {model_id}:\n{extra}")
-        raise value
-    return value, extra
+        for w in running:  # an error, Ctrl-C or a dead worker: nothing may train on
+            w.stop()
+    return stopped, seconds
 
 
-def _worker(cfg, out: str, index: int, monitor, progress, send) -> None:
+def _worker(cfg, out: str, index: int, monitor, progress, send, kernels, threads) -> None:
     _release_forkserver()
     _die_with_parent()
     try:
+        if threads:
+            import torch
+
+            torch.set_num_threads(threads)
         from .pipeline import logging_to, setup, train_and_evaluate
 
         run_dir = Path(out)
@@ -101,7 +156,7 @@ def _worker(cfg, out: str, index: int, monitor, progress, send) -> None:
                 progress.value = n
 
             stopped = train_and_evaluate(cfg, run_dir, members[index], eval_tasks, mixture,
-                                         monitor, report)
+                                         monitor, report, kernels)
         send.send(("ok", stopped, monitor.seconds if monitor is not None else 0.0))
     except BaseException as err:  # noqa: BLE001 - everything goes back to the parent
         send.send(("error", _portable(err), traceback.format_exc()))

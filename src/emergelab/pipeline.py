@@ -9,6 +9,7 @@ import contextlib
 import ctypes
 import gc
 import logging
+import os
 import time
 from collections.abc import Callable
 from datetime import datetime, timezone
@@ -29,6 +30,7 @@ from .models.ladder import Member, build_ladder
 from .store import write_atomic, write_partition
 from .tasks import build_task
 from .train.checkpoint import list_checkpoints, load_checkpoint
+from .train.kernels import Kernels, choose_kernels, recorded_threads
 from .train.loop import train_member
 from .train.schedule import checkpoint_steps
 
@@ -130,7 +132,8 @@ def setup(cfg: RunConfig) -> tuple[list[EvalTask], Mixture, list[Member]]:
 
 def train_and_evaluate(cfg: RunConfig, out: Path, member: Member, eval_tasks: list[EvalTask],
                        mixture: Mixture, monitor=None,
-                       on_progress: Callable[[int], None] | None = None) -> int | None:
+                       on_progress: Callable[[int], None] | None = None,
+                       kernels: Kernels | None = None) -> int | None:
     """Train one member (resuming) and evaluate its checkpoints. on_progress(n) counts training
     steps, then one more per evaluated checkpoint. Returns the step a monitor alert stopped
     training at, or None."""
@@ -138,7 +141,7 @@ def train_and_evaluate(cfg: RunConfig, out: Path, member: Member, eval_tasks: li
     report = on_progress or (lambda n: None)
     member_mixture = Mixture(mixture.tasks, mixture.weights, cfg.seed * 1000 + member.seed)
     stopped = train_member(member, member_mixture, cfg.train, out / "checkpoints" / member.model_id,
-                           on_step=report, monitor=monitor)
+                           on_step=report, monitor=monitor, kernels=kernels)
     if stopped is not None:
         log.info("%s: stopped on alert at step %d", member.model_id, stopped)
         return stopped
@@ -172,48 +175,91 @@ def logging_to(out: Path):
         handler.close()
 
 
+def available_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def plan_workers(n_members: int, workers: int | None, threads: int | None) -> tuple[int, int]:
+    """(members at once, intra-op threads each). Defaults fill the cores: as many members side by
+    side as there are cores (small members are bound by per-op overhead, not arithmetic, so a
+    second thread hardly helps them while a second member doubles the work done), and the cores
+    shared out among them."""
+    cores = available_cores()
+    if workers is not None and workers < 1:
+        raise UserError(f"--workers must be at least 1, not {workers}")
+    if threads is not None and threads < 1:
+        raise UserError(f"--threads must be at least 1, not {threads}")
+    workers = workers or max(1, min(n_members, cores // (threads or 1)))
+    return workers, threads or max(1, cores // workers)
+
+
 def run(cfg: RunConfig, out: Path, quiet: bool = False, console: Console | None = None,
-        monitor=None, isolate: bool = True) -> Path:
+        monitor=None, isolate: bool = True, workers: int | None = None,
+        threads: int | None = None) -> Path:
     """Train and evaluate the whole ladder of cfg into out; returns out. monitor: a
     CapabilityMonitor watching every member's training (train/monitor.py). isolate: each member
-    in its own worker process (member_process.py), so one member's heap never carries over to
-    the next; False keeps everything in this process (for a debugger)."""
-    from .member_process import run_member_in_process
+    in its own worker process (member_process.py), `workers` of them at once with `threads`
+    intra-op threads each (defaults: plan_workers); False keeps everything in this process, one
+    member after another (for a debugger). Results depend on threads, never on workers."""
+    from .member_process import run_members
     from .train.monitor import StoppedOnAlert
 
     out = Path(out)
     prepare_out_dir(out, cfg)
     with logging_to(out):
         eval_tasks, mixture, members = setup(cfg)
+        threads = threads or recorded_threads(out / "kernels.json")
+        workers, threads = plan_workers(len(members), workers if isolate else 1, threads)
+        torch.set_num_threads(threads)  # the kernels are timed as the members will run
         n_ckpt = (len(checkpoint_steps(cfg.train.steps, cfg.train.checkpoints))
                   if cfg.eval.every_checkpoint else 1)
-        steps = cfg.train.steps
+        per_member = cfg.train.steps + n_ckpt
         console = console or Console(stderr=True)
         progress = Progress(TextColumn("{task.description}"), BarColumn(),
                             TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(),
                             TimeRemainingColumn(), console=console, disable=quiet)
         with progress if not quiet else contextlib.nullcontext():
-            bar = progress.add_task("ladder", total=len(members) * (steps + n_ckpt))
-            for index, m in enumerate(members):
-                base = progress.tasks[0].completed
+            bar = progress.add_task("ladder", total=len(members) * per_member)
+            kernels = choose_kernels(
+                members, mixture, cfg.train, out / "kernels.json",
+                on_measure=lambda mid: progress.update(bar, description=f"time  {mid}"))
+            log.info("%d members, %d at once, %d threads each", len(members), workers, threads)
 
-                def report(n: int, b=base, mid=m.model_id) -> None:
-                    progress.update(bar, completed=b + n,
-                                    description=f"{'train' if n < steps else 'eval '} {mid}")
+            def report(counts: dict[str, int]) -> None:
+                busy = [mid for mid, n in counts.items() if n < per_member]
+                progress.update(bar, completed=sum(counts.values()),
+                                description=f"{'train':5} {', '.join(busy) or 'done'}")
 
-                report(0)
-                if isolate:
-                    stopped, seconds = run_member_in_process(cfg, out, index, m.model_id,
-                                                             monitor, report)
-                    if monitor is not None:
-                        monitor.seconds += seconds
-                else:
-                    stopped = train_and_evaluate(cfg, out, m, eval_tasks, mixture, monitor, report)
-                if stopped is not None:
-                    raise StoppedOnAlert(m.model_id, stopped,
-                                         f"{m.model_id} stopped on alert at step {stopped} "
-                                         f"(checkpoint saved); rerun the same command to resume")
-                progress.update(bar, completed=base + steps + n_ckpt)
+            if isolate:
+                # biggest first, so the longest member never starts last and runs alone
+                order = sorted(range(len(members)),
+                               key=lambda i: -members[i].config.params_nonembed())
+                stopped, seconds = run_members(
+                    cfg, out, order, [m.model_id for m in members],
+                    [kernels[m.model_id] for m in members], workers, threads, monitor, report)
+                if monitor is not None:
+                    monitor.seconds += seconds
+            else:
+                stopped, counts = None, {}
+                for m in members:
+                    def one(n: int, mid=m.model_id) -> None:
+                        counts[mid] = n
+                        report(counts)
+
+                    step = train_and_evaluate(cfg, out, m, eval_tasks, mixture, monitor, one,
+                                              kernels[m.model_id])
+                    counts[m.model_id] = per_member
+                    if step is not None:
+                        stopped = (m.model_id, step)
+                        break
+            if stopped is not None:
+                mid, step = stopped
+                raise StoppedOnAlert(mid, step, f"{mid} stopped on alert at step {step} "
+                                     "(checkpoint saved); rerun the same command to resume")
+            progress.update(bar, completed=len(members) * per_member, description="done")
     return out
 
 
@@ -226,7 +272,8 @@ def run_dirs(cfg: RunConfig | SuiteConfig, out: Path) -> list[Path]:
 
 def run_any(cfg: RunConfig | SuiteConfig, out: Path, quiet: bool = False,
             console: Console | None = None, probes=None, stop_on_alert: bool = False,
-            isolate: bool = True) -> list[Path]:
+            isolate: bool = True, workers: int | None = None,
+            threads: int | None = None) -> list[Path]:
     """Run a single ladder, or every experiment of a suite in turn (each resumable). probes: a
     list of ProbeConfig watched during training, logged to OUT/monitor.jsonl."""
     out = Path(out)
@@ -244,9 +291,11 @@ def run_any(cfg: RunConfig | SuiteConfig, out: Path, quiet: bool = False,
                 console.print(f"experiment {exp.name} -> {d}", highlight=False)
             if monitor is not None:
                 monitor.experiment = exp.name  # experiments run one after another
-            run(exp, d, quiet=quiet, console=console, monitor=monitor, isolate=isolate)
+            run(exp, d, quiet=quiet, console=console, monitor=monitor, isolate=isolate,
+                workers=workers, threads=threads)
     else:
-        run(cfg, out, quiet=quiet, console=console, monitor=monitor, isolate=isolate)
+        run(cfg, out, quiet=quiet, console=console, monitor=monitor, isolate=isolate,
+            workers=workers, threads=threads)
     if monitor is not None:
         log.info("monitor: %.1f s spent probing", monitor.seconds)
     return run_dirs(cfg, out)

@@ -28,6 +28,23 @@ class Rows:
     mask: torch.Tensor     # (B, T) bool, True where the target token is trained on
 
 
+@dataclass
+class Batch:
+    """One batch: its task groups, plus what the loss needs over all groups' positions flattened
+    one group after another (GPT.forward_packed's layout)."""
+
+    groups: list[Rows]
+    select: torch.Tensor   # (sum B*T,) bool, the trained positions
+    targets: torch.Tensor  # (n selected,) their target ids
+    tokens: int            # real (non-pad) input tokens
+
+    @classmethod
+    def of(cls, groups: list[Rows], pad_id: int) -> "Batch":
+        select = torch.cat([r.mask.view(-1) for r in groups])
+        targets = torch.cat([r.targets.view(-1) for r in groups])[select]
+        return cls(groups, select, targets, sum(int((r.idx != pad_id).sum()) for r in groups))
+
+
 def encode_rows(examples: list[Example], tok: CharTokenizer, loss_on_prompt: bool = False) -> Rows:
     seqs, starts = [], []
     for ex in examples:
@@ -70,6 +87,9 @@ class Mixture:
     def batch(self, step: int, batch_size: int, split: str = TRAIN) -> list[Rows]:
         return [encode_rows(exs, self.tok, self.tasks[t].loss_on_prompt)
                 for t, exs in self.examples(step, batch_size, split).items()]
+
+    def packed_batch(self, step: int, batch_size: int, split: str = TRAIN) -> Batch:
+        return Batch.of(self.batch(step, batch_size, split), self.tok.pad_id)
 
     def max_len(self, probes: int = 2000) -> int:
         """Longest sequence (with BOS and EOS) seen in a sample of each task."""

@@ -49,20 +49,32 @@ class SelfAttention(nn.Module):
         self.n_head = cfg.n_head
         self.qkv = nn.Linear(cfg.d_model, 3 * cfg.d_model)
         self.proj = nn.Linear(cfg.d_model, cfg.d_model)
+        self.kernel = "auto"  # "sdpa", "matmul" or "auto"; a speed choice, never a result change
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-        B, T, C = x.shape
-        q, k, v = self.qkv(x).split(C, dim=2)
-        q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))
-        if q.dtype == torch.bfloat16:
+    def forward(self, x: torch.Tensor, shapes: list[tuple[int, int]],
+                mask: torch.Tensor | None) -> torch.Tensor:
+        """x: (N, C), the tokens of one or more (B, T) batches packed one after another."""
+        C = x.shape[-1]
+        H = self.n_head
+        qkv = self.qkv(x)
+        chunks = qkv.split([B * T for B, T in shapes]) if len(shapes) > 1 else [qkv]
+        out = []
+        for (B, T), chunk in zip(shapes, chunks):
+            q, k, v = chunk.view(B, T, 3, H, C // H).permute(2, 0, 3, 1, 4)
+            out.append(self._attend(q, k, v, mask).transpose(1, 2).reshape(B * T, C))
+        return self.proj(out[0] if len(out) == 1 else torch.cat(out))
+
+    def _attend(self, q, k, v, mask: torch.Tensor | None) -> torch.Tensor:
+        kernel = self.kernel
+        if kernel == "auto":
             # PyTorch's CPU flash-attention backward is ~3x slower in bf16 than fp32 at our short
-            # sequences and small heads; plain matmul attention lets bf16 use AMX (bench/).
-            y = _matmul_attention(q, k, v, mask)
-        elif mask is None:
-            y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
-        else:
-            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
-        return self.proj(y.transpose(1, 2).contiguous().view(B, T, C))
+            # sequences and small heads; plain matmul attention lets bf16 use its matmul units
+            kernel = "matmul" if q.dtype == torch.bfloat16 else "sdpa"
+        if kernel == "matmul":
+            return _matmul_attention(q, k, v, mask)
+        if mask is None:
+            return F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
 
 
 def _matmul_attention(q, k, v, mask: torch.Tensor | None) -> torch.Tensor:
@@ -71,7 +83,9 @@ def _matmul_attention(q, k, v, mask: torch.Tensor | None) -> torch.Tensor:
     if mask is None:
         mask = torch.ones(T, T, dtype=torch.bool, device=q.device).tril()
     att = att.masked_fill(~mask, float("-inf"))
-    return att.softmax(-1) @ v
+    # softmax in fp32 whatever the inputs: PyTorch's bf16 CPU softmax is several times slower
+    # than its fp32 one at these shapes (and less exact)
+    return att.softmax(-1, dtype=torch.float32).to(v.dtype) @ v
 
 
 class Block(nn.Module):
@@ -83,8 +97,9 @@ class Block(nn.Module):
         self.fc = nn.Linear(cfg.d_model, 4 * cfg.d_model)
         self.out = nn.Linear(4 * cfg.d_model, cfg.d_model)
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-        x = x + self.attn(self.ln1(x), mask)
+    def forward(self, x: torch.Tensor, shapes: list[tuple[int, int]],
+                mask: torch.Tensor | None) -> torch.Tensor:
+        x = x + self.attn(self.ln1(x), shapes, mask)
         return x + self.out(F.gelu(self.fc(self.ln2(x))))
 
 
@@ -116,12 +131,18 @@ class GPT(nn.Module):
             n -= self.wte.weight.numel() + self.wpe.weight.numel()
         return n
 
+    def set_attention_kernel(self, kernel: str) -> None:
+        """"sdpa" (PyTorch's fused attention), "matmul" (explicit softmax(QK^T)V) or "auto"."""
+        if kernel not in ("auto", "sdpa", "matmul"):
+            raise ValueError(f"unknown attention kernel {kernel!r}")
+        for block in self.blocks:
+            block.attn.kernel = kernel
+
     def forward(self, idx: torch.Tensor, pad_mask: torch.Tensor | None = None) -> torch.Tensor:
         """Logits for every position. pad_mask (B, T) is True on real tokens; padding must be on
         the left (used for generation); None means no padding."""
         B, T = idx.shape
-        if T > self.cfg.block_size:
-            raise ValueError(f"sequence of {T} tokens exceeds block_size {self.cfg.block_size}")
+        self._check_length(T)
         if pad_mask is None:
             pos = torch.arange(T, device=idx.device).expand(B, T)
             attn_mask = None
@@ -132,10 +153,29 @@ class GPT(nn.Module):
             attn_mask = causal & pad_mask[:, None, :]
             attn_mask = attn_mask | torch.eye(T, dtype=torch.bool, device=idx.device)
             attn_mask = attn_mask[:, None, :, :]
-        x = self.wte(idx) + self.wpe(pos)
+        x = (self.wte(idx) + self.wpe(pos)).view(B * T, -1)
         for block in self.blocks:
-            x = block(x, attn_mask)
-        return F.linear(self.ln_f(x), self.wte.weight)
+            x = block(x, [(B, T)], attn_mask)
+        return F.linear(self.ln_f(x), self.wte.weight).view(B, T, -1)
+
+    def forward_packed(self, batches: list[torch.Tensor], select: torch.Tensor) -> torch.Tensor:
+        """Logits at the selected positions of several right-padded (B, T) batches of different
+        lengths, computed together: the position-wise layers run once over all their tokens and
+        attention once per batch. select (bool, the batches' positions flattened one after
+        another) names the positions wanted (training scores answer tokens only), so the
+        output head skips the rest. Same values as forward() on each batch, selected."""
+        shapes = [tuple(b.shape) for b in batches]
+        for _, T in shapes:
+            self._check_length(T)
+        x = torch.cat([(self.wte(b) + self.wpe.weight[:b.shape[1]]).view(-1, self.cfg.d_model)
+                       for b in batches])
+        for block in self.blocks:
+            x = block(x, shapes, None)
+        return F.linear(self.ln_f(x[select]), self.wte.weight)
+
+    def _check_length(self, T: int) -> None:
+        if T > self.cfg.block_size:
+            raise ValueError(f"sequence of {T} tokens exceeds block_size {self.cfg.block_size}")
 
     def flops_per_token(self) -> int:
         """Training FLOPs per token, 6N for the weights plus the attention scores (nanoGPT's
