@@ -4,7 +4,7 @@ Reference: the loop most people write first — fp32, no compile, the whole batc
 longest row, cross-entropy with ignore_index on non-answer tokens, torch.optim.AdamW defaults.
 Trainer: what `train_member` runs — rows grouped by task and packed into one forward pass
 (position-wise layers once over all groups' tokens, attention per group), the output head on
-answer positions only, foreach AdamW, and the precision and attention kernel that a run measures
+answer positions only, fused AdamW, and the precision and attention kernel that a run measures
 for each member shape (train/kernels.py; precision "auto"). Both see the same model (same init)
 and the same batches.
 

@@ -83,9 +83,7 @@ def _matmul_attention(q, k, v, mask: torch.Tensor | None) -> torch.Tensor:
     if mask is None:
         mask = torch.ones(T, T, dtype=torch.bool, device=q.device).tril()
     att = att.masked_fill(~mask, float("-inf"))
-    # softmax in fp32 whatever the inputs: PyTorch's bf16 CPU softmax is several times slower
-    # than its fp32 one at these shapes (and less exact)
-    return att.softmax(-1, dtype=torch.float32).to(v.dtype) @ v
+    return att.softmax(-1) @ v
 
 
 class Block(nn.Module):
