@@ -11,6 +11,7 @@ Usage: python bench/demo_time.py [--ref 71e1f88] [--reps 20]
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import subprocess
 import sys
@@ -20,7 +21,8 @@ from pathlib import Path
 
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).parent))
+from worktree import ROOT, sources_at  # noqa: E402
 REFERENCE_GFLOPS = 235.0
 
 
@@ -55,21 +57,13 @@ def main() -> None:
     scale = speed / REFERENCE_GFLOPS
     print(f"1024x1024 fp32 matmul, 2 threads: {speed:.0f} GFLOP/s here "
           f"(reference {REFERENCE_GFLOPS:.0f}): times below x {scale:.2f} = reference-machine time")
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
         sides = [("now", ROOT / "src")]
         if args.ref:
-            tree = Path(tmp) / "ref"
-            subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(tree),
-                            args.ref], check=True, capture_output=True)
-            sides.insert(0, (args.ref, tree / "src"))
-        try:
-            for name, src in sides:
-                wall = demo_seconds(src, Path(tmp) / f"demo-{name}")
-                print(f"demo at {name:>8}: {wall:6.1f} s here, {wall * scale:6.1f} s scaled")
-        finally:
-            if args.ref:
-                subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force",
-                                str(Path(tmp) / "ref")], check=False, capture_output=True)
+            sides.insert(0, (args.ref, stack.enter_context(sources_at(args.ref))))
+        for name, src in sides:
+            wall = demo_seconds(src, Path(tmp) / f"demo-{name}")
+            print(f"demo at {name:>8}: {wall:6.1f} s here, {wall * scale:6.1f} s scaled")
     print(f"matmul re-measured after: {matmul_gflops(reps=args.reps):.0f} GFLOP/s")
 
 

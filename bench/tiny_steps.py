@@ -21,7 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).parent))
+from worktree import ROOT, sources_at  # noqa: E402
 
 
 def measure(steps: int) -> dict[str, float]:
@@ -58,19 +59,12 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=150)
     ap.add_argument("--rounds", type=int, default=3)
     args = ap.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        tree = Path(tmp) / "ref"
-        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(tree), args.ref],
-                       check=True, capture_output=True)
-        try:
-            best: dict[str, dict[str, float]] = {"old": {}, "new": {}}
-            for _ in range(args.rounds):
-                for side, src in (("old", tree / "src"), ("new", ROOT / "src")):
-                    for mid, v in run_side(src, args.steps).items():
-                        best[side][mid] = max(best[side].get(mid, 0.0), v)
-        finally:
-            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)],
-                           check=False, capture_output=True)
+    best: dict[str, dict[str, float]] = {"old": {}, "new": {}}
+    with sources_at(args.ref) as old_src:
+        for _ in range(args.rounds):
+            for side, src in (("old", old_src), ("new", ROOT / "src")):
+                for mid, v in run_side(src, args.steps).items():
+                    best[side][mid] = max(best[side].get(mid, 0.0), v)
     print(f"reference trainer: {args.ref}; {args.steps} steps per member, best of {args.rounds}")
     print(f"{'member':<12} {'old steps/s':>12} {'new steps/s':>12} {'ratio':>6}")
     for mid in best["old"]:

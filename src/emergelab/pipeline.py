@@ -229,9 +229,10 @@ def run(cfg: RunConfig, out: Path, quiet: bool = False, console: Console | None 
             log.info("%d members, %d at once, %d threads each", len(members), workers, threads)
 
             def report(counts: dict[str, int]) -> None:
-                busy = [mid for mid, n in counts.items() if n < per_member]
+                busy = [f"{'train' if n < cfg.train.steps else 'eval'} {mid}"
+                        for mid, n in counts.items() if n < per_member]
                 progress.update(bar, completed=sum(counts.values()),
-                                description=f"{'train':5} {', '.join(busy) or 'done'}")
+                                description=", ".join(busy) or "done")
 
             if isolate:
                 # biggest first, so the longest member never starts last and runs alone
