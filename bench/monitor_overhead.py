@@ -16,7 +16,7 @@ from pathlib import Path
 
 from emergelab.config import load_preset
 from emergelab.data.mixture import Mixture
-from emergelab.pipeline import block_size_for, build_eval_tasks, ladder_members
+from emergelab.experiment import block_size_for, build_eval_tasks, ladder_members
 from emergelab.train.loop import train_member
 from emergelab.train.monitor import CapabilityMonitor, ProbeConfig
 

@@ -28,8 +28,12 @@ from worktree import ROOT, sources_at  # noqa: E402
 def measure(steps: int) -> dict[str, float]:
     """Steps/s per member of whichever emergelab is first on sys.path."""
     from emergelab.config import load_preset
-    from emergelab.pipeline import setup
     from emergelab.train.loop import train_member
+
+    try:
+        from emergelab.experiment import setup
+    except ImportError:  # sources from before experiment.py
+        from emergelab.pipeline import setup
 
     cfg = load_preset("quick")
     tcfg = cfg.train.model_copy(update={"steps": steps, "checkpoints": 1})

@@ -20,3 +20,29 @@ def run_cli(*args, cwd=None):
 
     return subprocess.run([sys.executable, "-m", "emergelab", *map(str, args)],
                           capture_output=True, text=True, cwd=cwd, timeout=600)
+
+
+# A two-member ladder of tiny models trained for hundreds of steps: seconds, so a kill from a
+# test lands mid-training. Precision and attention pinned: nothing is timed, and every run of it
+# trains with the same kernels (so results compare to the bit).
+SLOW_RUN = """
+name = "slow"
+seed = 0
+[ladder]
+d_models = [8, 12]
+[train]
+steps = 600
+batch_size = 16
+warmup_steps = 4
+checkpoints = 3
+val_batch = 32
+precision = "fp32"
+attention = "sdpa"
+[eval]
+bootstrap = 50
+[[tasks]]
+name = "add"
+variant = "reversed"
+options = {digits = 2}
+n_eval = 30
+"""

@@ -22,13 +22,25 @@ console = Console()
 err_console = Console(stderr=True)
 
 
-WORKERS_HELP = "members trained side by side (default: one per core)"
-THREADS_HELP = ("intra-op threads per member (default: the cores shared out; a resumed run keeps "
-                "its recorded count). Results depend on this, never on --workers")
+WORKERS_HELP = "local backend: members trained side by side (default: one per core)"
+THREADS_HELP = ("intra-op threads (Ray: CPUs) per member (default: the cores shared out; Ray: 1; "
+                "a resumed run keeps its recorded count). Results depend on this, never on the "
+                "backend or --workers")
+BACKEND_HELP = "how members run: local (worker processes here), ray (a Ray cluster), in-process"
+ADDRESS_HELP = "--backend ray: HOST:PORT of the Ray head (default: $RAY_ADDRESS, else a local Ray)"
+RETRIES_HELP = "--backend ray: times a member whose worker or node died is retried (default 3)"
+DEVICE_HELP = "where members train and are evaluated: auto (CUDA when present), cpu, cuda, mps"
 
 
 def _run_and_report(cfg, out: Path, quiet: bool, probes=None, stop_on_alert: bool = False,
-                    workers: int | None = None, threads: int | None = None) -> None:
+                    workers: int | None = None, threads: int | None = None,
+                    backend: str = "local", address: str | None = None,
+                    retries: int | None = None, device: str = "auto") -> None:
+    from .execute import backend_named
+
+    chosen = backend_named(backend, workers, threads, address, retries)
+    chosen.check()  # bad options end here, in a second, before the heavy imports below
+
     from .analysis import analyze as analyze_source
     from .pipeline import run_any
     from .report.html import build_report
@@ -39,7 +51,8 @@ def _run_and_report(cfg, out: Path, quiet: bool, probes=None, stop_on_alert: boo
 
     try:
         dirs = run_any(cfg, out, quiet=quiet, console=err_console, probes=probes,
-                       stop_on_alert=stop_on_alert, workers=workers, threads=threads)
+                       stop_on_alert=stop_on_alert,
+                       backend=chosen, device=device)
     except StoppedOnAlert as stop:
         err_console.print(f"stopped: {stop}", highlight=False)
         raise typer.Exit(3)
@@ -65,11 +78,14 @@ def _run_and_report(cfg, out: Path, quiet: bool, probes=None, stop_on_alert: boo
 def demo(out: Path = typer.Option(Path("emergelab-demo"), help="run directory"),
          quiet: bool = typer.Option(False, "--quiet", help="no progress bar"),
          workers: Optional[int] = typer.Option(None, min=1, help=WORKERS_HELP),
-         threads: Optional[int] = typer.Option(None, min=1, help=THREADS_HELP)) -> None:
-    """Train the built-in `quick` ladder on the CPU and show emergence (a few minutes)."""
+         threads: Optional[int] = typer.Option(None, min=1, help=THREADS_HELP),
+         backend: str = typer.Option("local", help=BACKEND_HELP),
+         device: str = typer.Option("auto", help=DEVICE_HELP)) -> None:
+    """Train the built-in `quick` ladder and show emergence (a few minutes on 2 CPU cores)."""
     from .config import load_preset
 
-    _run_and_report(load_preset("quick"), out, quiet, workers=workers, threads=threads)
+    _run_and_report(load_preset("quick"), out, quiet, workers=workers, threads=threads,
+                    backend=backend, device=device)
 
 
 @app.command("run")
@@ -83,7 +99,11 @@ def run_cmd(out: Path = typer.Option(..., help="run directory (resumes if it hol
                                                     "alerts; exit code 3"),
             quiet: bool = typer.Option(False, "--quiet", help="no progress bar"),
             workers: Optional[int] = typer.Option(None, min=1, help=WORKERS_HELP),
-            threads: Optional[int] = typer.Option(None, min=1, help=THREADS_HELP)) -> None:
+            threads: Optional[int] = typer.Option(None, min=1, help=THREADS_HELP),
+            backend: str = typer.Option("local", help=BACKEND_HELP),
+            address: Optional[str] = typer.Option(None, help=ADDRESS_HELP),
+            retries: Optional[int] = typer.Option(None, min=0, help=RETRIES_HELP),
+            device: str = typer.Option("auto", help=DEVICE_HELP)) -> None:
     """Train and evaluate a ladder (or a suite of experiments) from a preset or a TOML config."""
     from .config import load_config, load_preset
     from .train.monitor import load_probes
@@ -94,7 +114,7 @@ def run_cmd(out: Path = typer.Option(..., help="run directory (resumes if it hol
         raise UserError("--stop-on-alert needs --probes")
     cfg = load_preset(preset) if preset else load_config(config)
     _run_and_report(cfg, out, quiet, load_probes(probes) if probes else None, stop_on_alert,
-                    workers, threads)
+                    workers, threads, backend, address, retries, device)
 
 
 @app.command()
@@ -162,7 +182,11 @@ def eval_cmd(model: list[str] = typer.Option(..., "--model", help="a local Huggi
              n: int = typer.Option(200, "--n", min=1, help="examples per task"),
              batch_size: int = typer.Option(32, min=1, help="examples per forward pass (scores "
                                             "do not depend on it)"),
-             seed: int = typer.Option(0, help="seed of the held-out examples and intervals")) -> None:
+             seed: int = typer.Option(0, help="seed of the held-out examples and intervals"),
+             device: str = typer.Option("auto", help=DEVICE_HELP),
+             dtype: Optional[str] = typer.Option(None, help="weights' dtype: float32, bfloat16, "
+                                                 "float16 (default: bfloat16 on CUDA, else "
+                                                 "float32)")) -> None:
     """Score existing models on our tasks with our metrics, into a results table."""
     from .evaluate.external import evaluate_models
     from .report.summary import eval_table
@@ -172,7 +196,8 @@ def eval_cmd(model: list[str] = typer.Option(..., "--model", help="a local Huggi
     if not names:
         raise UserError("--tasks names no task")
     written = evaluate_models(model, names, out, n=n, batch_size=batch_size, seed=seed,
-                              on_model=lambda m: err_console.print(f"eval {m}", highlight=False))
+                              on_model=lambda m: err_console.print(f"eval {m}", highlight=False),
+                              device=device, dtype=dtype)
     results = read_results(out)
     console.print(eval_table(results))
     console.print(f"results: {out / 'results'} ({len(written)} models evaluated now)")

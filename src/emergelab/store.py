@@ -1,12 +1,14 @@
 """The results and samples tables: Parquet partitions in a run directory, queried with DuckDB.
 
-Each writer writes its own file (one per checkpoint evaluated) under a temporary name and renames
-it into place, so a killed run never leaves a half-written partition and readers never see one.
+Each writer writes its own file (one per checkpoint evaluated) under a temporary name and links
+it into place once, so a killed run never leaves a half-written partition, readers never see one,
+and a retried writer never adds a second one.
 """
 
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 
 import duckdb
@@ -41,16 +43,29 @@ def write_atomic(path: Path, data: str | bytes) -> Path:
 
 
 def write_partition(rows: list[dict] | pd.DataFrame, directory: Path, name: str) -> Path:
-    """Write one Parquet partition atomically: temp file, fsync, rename."""
+    """Commit one Parquet partition exactly once: written whole under a temporary name, fsynced,
+    then hard-linked to its final name, which fails if that name exists. So a retried worker, or
+    two workers that both finished the same member (a Ray node thought dead that was not), never
+    add a second copy of rows: the first commit stands and later ones are dropped."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     df = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(rows)
     final = directory / f"{name}.parquet"
-    tmp = directory / f".tmp-{name}-{os.getpid()}.parquet"
-    pq.write_table(pa.Table.from_pandas(df, preserve_index=False), tmp)
-    with open(tmp, "rb") as fh:
-        os.fsync(fh.fileno())
-    os.replace(tmp, final)
+    # not *.parquet: a writer killed mid-write leaves this behind, and readers glob *.parquet
+    tmp = directory / f".tmp-{name}-{socket.gethostname()}-{os.getpid()}.part"
+    try:
+        pq.write_table(pa.Table.from_pandas(df, preserve_index=False), tmp)
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        try:
+            os.link(tmp, final)
+        except FileExistsError:
+            pass  # committed before: keep the first
+        except OSError:  # a filesystem without hard links: a rename, unless already committed
+            if not final.exists():
+                os.replace(tmp, final)
+    finally:
+        tmp.unlink(missing_ok=True)
     return final
 
 

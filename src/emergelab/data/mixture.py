@@ -27,6 +27,9 @@ class Rows:
     targets: torch.Tensor  # (B, T) next-token ids
     mask: torch.Tensor     # (B, T) bool, True where the target token is trained on
 
+    def to(self, device) -> "Rows":
+        return Rows(self.idx.to(device), self.targets.to(device), self.mask.to(device))
+
 
 @dataclass
 class Batch:
@@ -43,6 +46,13 @@ class Batch:
         select = torch.cat([r.mask.view(-1) for r in groups])
         targets = torch.cat([r.targets.view(-1) for r in groups])[select]
         return cls(groups, select, targets, sum(int((r.idx != pad_id).sum()) for r in groups))
+
+    def to(self, device) -> "Batch":
+        """This batch on `device` (built on the CPU, where batch s is a pure function of s)."""
+        if torch.device(device).type == "cpu":
+            return self
+        return Batch([r.to(device) for r in self.groups], self.select.to(device),
+                     self.targets.to(device), self.tokens)
 
 
 def encode_rows(examples: list[Example], tok: CharTokenizer, loss_on_prompt: bool = False) -> Rows:

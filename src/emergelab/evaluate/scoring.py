@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from ..data.tokenizer import CharTokenizer
+from ..device import device_of
 from ..tasks import Example
 
 
@@ -19,6 +20,7 @@ def teacher_forced(model, examples: list[Example], tok: CharTokenizer,
     """Per example: log-probability of each target token given prompt and earlier target tokens,
     and whether it was the argmax."""
     out = []
+    device = device_of(model)
     for i in range(0, len(examples), batch_size):
         chunk = examples[i:i + batch_size]
         seqs = [[tok.bos_id] + tok.encode(e.prompt) + tok.encode(e.target) for e in chunk]
@@ -26,7 +28,7 @@ def teacher_forced(model, examples: list[Example], tok: CharTokenizer,
         idx = torch.full((len(seqs), T), tok.pad_id, dtype=torch.long)
         for r, s in enumerate(seqs):
             idx[r, :len(s)] = torch.tensor(s)
-        logp = F.log_softmax(model(idx).float(), dim=-1)
+        logp = F.log_softmax(model(idx.to(device)).float(), dim=-1).cpu()
         for r, (e, s) in enumerate(zip(chunk, seqs)):
             n_t = len(e.target)
             start = len(s) - n_t  # position of the first target token
@@ -42,6 +44,7 @@ def greedy_generate(model, prompts: list[str], tok: CharTokenizer, max_new_token
                     batch_size: int = 256) -> list[str]:
     """Greedy continuation of each prompt up to the end token or max_new_tokens."""
     block = model.cfg.block_size
+    device = device_of(model)
     results: list[str] = []
     for i in range(0, len(prompts), batch_size):
         enc = [[tok.bos_id] + tok.encode(p) for p in prompts[i:i + batch_size]]
@@ -51,7 +54,8 @@ def greedy_generate(model, prompts: list[str], tok: CharTokenizer, max_new_token
         for r, s in enumerate(enc):
             idx[r, T - len(s):] = torch.tensor(s)
             mask[r, T - len(s):] = True
-        done = torch.zeros(len(enc), dtype=torch.bool)
+        idx, mask = idx.to(device), mask.to(device)
+        done = torch.zeros(len(enc), dtype=torch.bool, device=device)
         new = []
         for _ in range(min(max_new_tokens, block - T)):
             nxt = model(idx, mask)[:, -1, :].argmax(-1)
@@ -59,7 +63,8 @@ def greedy_generate(model, prompts: list[str], tok: CharTokenizer, max_new_token
             new.append(nxt)
             done |= nxt == tok.eos_id
             idx = torch.cat([idx, nxt[:, None]], dim=1)
-            mask = torch.cat([mask, torch.ones(len(enc), 1, dtype=torch.bool)], dim=1)
+            mask = torch.cat([mask, torch.ones(len(enc), 1, dtype=torch.bool, device=device)],
+                             dim=1)
             if bool(done.all()):
                 break
         gen = torch.stack(new, 1).tolist() if new else [[] for _ in enc]

@@ -35,8 +35,9 @@ def _atomic_dir(final: Path, write) -> None:
 
 
 def _state(model: GPT) -> dict[str, torch.Tensor]:
-    # the output head is tied to wte; safetensors refuses shared storage, so store clones
-    return {k: v.detach().clone().contiguous() for k, v in model.state_dict().items()}
+    # the output head is tied to wte; safetensors refuses shared storage, so store clones, on
+    # the CPU: a checkpoint does not depend on the device it was trained on
+    return {k: v.detach().to("cpu", copy=True).contiguous() for k, v in model.state_dict().items()}
 
 
 def save_checkpoint(model: GPT, path: Path, meta: dict) -> None:
@@ -72,7 +73,8 @@ def list_checkpoints(model_dir: Path) -> list[tuple[int, Path]]:
 
 def save_train_state(model: GPT, opt: torch.optim.Optimizer, path: Path, meta: dict) -> None:
     sd = opt.state_dict()
-    tensors = {f"{i}.{k}": v.contiguous() for i, st in sd["state"].items() for k, v in st.items()}
+    tensors = {f"{i}.{k}": v.detach().to("cpu").contiguous()
+               for i, st in sd["state"].items() for k, v in st.items()}
 
     def write(tmp: Path) -> None:
         save_file(_state(model), tmp / "model.safetensors")

@@ -11,7 +11,6 @@ shape with each candidate, keeps the fastest, and writes the choice to the run d
 
 from __future__ import annotations
 
-import contextlib
 import json
 import time
 from dataclasses import asdict, dataclass
@@ -43,10 +42,22 @@ class Kernels:
             attention = "matmul" if bf16 else "sdpa"
         return cls("bf16" if bf16 else "fp32", attention)
 
-    def autocast(self):
-        if self.precision == "bf16":
-            return torch.autocast("cpu", dtype=torch.bfloat16)
-        return contextlib.nullcontext()
+    def autocast(self, device="cpu"):
+        """The context a training forward runs in on `device` (device.py owns what that is)."""
+        from ..device import autocast
+
+        return autocast(device, self.precision)
+
+    @classmethod
+    def on_accelerator(cls, precision: str, attention: str, device) -> Kernels:
+        """No timing on a GPU: bf16 autocast (tensor cores; float32's range) unless pinned, and
+        PyTorch's fused attention (flash / memory-efficient kernels) unless pinned. Apple's MPS
+        keeps fp32 unless told otherwise."""
+        kind = torch.device(device).type
+        if precision == "auto":
+            precision = "bf16" if kind == "cuda" else "fp32"
+        return cls("bf16" if precision == "bf16" else "fp32",
+                   "sdpa" if attention == "auto" else attention)
 
 
 def bf16_available() -> bool:
@@ -108,9 +119,10 @@ def pick(timings: dict[Kernels, float]) -> Kernels:
 
 
 def choose_kernels(members, mixture, train_cfg, path: Path,
-                   on_measure=None) -> dict[str, Kernels]:
+                   on_measure=None, device="cpu") -> dict[str, Kernels]:
     """Kernels for every member (by model_id): read from path when a run recorded them, else
-    measured once per distinct shape and recorded there (atomically)."""
+    measured once per distinct shape on the CPU (Kernels.on_accelerator elsewhere) and recorded
+    there (atomically)."""
     from ..store import write_atomic
 
     recorded = _read(path)
@@ -122,7 +134,9 @@ def choose_kernels(members, mixture, train_cfg, path: Path,
         if recorded is not None and m.model_id in recorded:
             continue
         if m.config not in by_shape:
-            options = candidates(train_cfg.precision, train_cfg.attention)
+            options = (candidates(train_cfg.precision, train_cfg.attention)
+                       if torch.device(device).type == "cpu" else
+                       [Kernels.on_accelerator(train_cfg.precision, train_cfg.attention, device)])
             timings = {}
             if len(options) > 1:  # nothing to choose when the config pins both
                 if on_measure:

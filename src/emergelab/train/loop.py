@@ -8,7 +8,9 @@ with the same weights as one that never stopped.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -23,6 +25,8 @@ from ..tasks import EVAL
 from .checkpoint import load_train_state, save_checkpoint, save_train_state
 from .kernels import Kernels
 from .schedule import checkpoint_steps, lr_at
+
+log = logging.getLogger("emergelab")
 
 
 def make_optimizer(model: GPT, cfg: TrainConfig) -> torch.optim.AdamW:
@@ -64,8 +68,9 @@ def train_member(member: Member, mixture: Mixture, cfg: TrainConfig, model_dir: 
                  on_step: Callable[[int], None] | None = None,
                  stop_at: int | None = None,
                  monitor: Callable[[str, int, GPT], bool] | None = None,
-                 kernels: Kernels | None = None) -> int | None:
-    """Train one member, writing checkpoints to model_dir; resumes if a train_state exists.
+                 kernels: Kernels | None = None, device="cpu") -> int | None:
+    """Train one member on `device`, writing checkpoints (CPU tensors, so any device resumes or
+    evaluates them) to model_dir; resumes if a train_state exists.
 
     kernels: the precision and attention kernel to train with, as measured for this member's
     shape (train/kernels.py); None takes train.precision and train.attention as they stand.
@@ -77,18 +82,21 @@ def train_member(member: Member, mixture: Mixture, cfg: TrainConfig, model_dir: 
     model_dir = Path(model_dir)
     state_dir = model_dir / "train_state"
     ckpts = set(checkpoint_steps(cfg.steps, cfg.checkpoints))
+    device = torch.device(device)
     torch.manual_seed(member.seed)
-    model = GPT(member.config)
+    model = GPT(member.config).to(device)  # initialised on the CPU: the same weights anywhere
     opt = make_optimizer(model, cfg)
     kernels = kernels or Kernels.fixed(cfg.precision, cfg.attention)
     bf16 = kernels.precision == "bf16"
     model.set_attention_kernel(kernels.attention)
-    autocast = kernels.autocast
-    val_batch = mixture.packed_batch(0, cfg.val_batch, split=EVAL)
+    autocast = partial(kernels.autocast, device)
+    val_batch = mixture.packed_batch(0, cfg.val_batch, split=EVAL).to(device)
     n_nonembed = model.get_num_params(True)
 
     meta = load_train_state(model, opt, state_dir)
     start, tokens = (meta["step"], meta["tokens"]) if meta else (0, 0)
+    if meta:
+        log.info("%s: resuming from its checkpoint at step %d", member.model_id, start)
     if meta and meta.get("precision") != ("bf16" if bf16 else "fp32"):
         raise UserError(f"{member.model_id}: its checkpoint at step {start} was trained in "
                         f"{meta.get('precision')} and this run would continue in "
@@ -111,7 +119,7 @@ def train_member(member: Member, mixture: Mixture, cfg: TrainConfig, model_dir: 
     for step in range(start, cfg.steps):
         # built here, not in a background thread: the thread's Python holds the GIL the step's
         # own dispatch needs (measured slower), and in a pool every core is busy anyway
-        batch = mixture.packed_batch(step, cfg.batch_size)
+        batch = mixture.packed_batch(step, cfg.batch_size).to(device)
         for g in opt.param_groups:
             g["lr"] = lr_at(step, cfg.lr, cfg.steps, cfg.warmup_steps, cfg.min_lr_ratio)
         train_step(model, opt, batch, autocast, cfg.grad_clip)

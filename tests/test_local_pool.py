@@ -1,4 +1,4 @@
-"""Every ladder member trains in its own worker process (member_process.py): the results must be
+"""Every ladder member trains in its own worker process (execute/local_pool.py): the results must be
 those of an in-process run, a worker killed mid-training must end the run with one line and lose
 nothing, and a killed run must not leave its worker training on."""
 
@@ -14,31 +14,14 @@ from pathlib import Path
 import pytest
 
 from emergelab.config import load_preset
+from emergelab.execute import InProcess, LocalPool
 from emergelab.pipeline import run_any
 from emergelab.store import read_results, read_samples
 
+from .conftest import SLOW_RUN
+
 linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 
-# long enough that a kill lands mid-training (thousands of steps of a d=8 model: seconds)
-SLOW = """
-name = "slow"
-seed = 0
-[ladder]
-d_models = [8, 12]
-[train]
-steps = 1500
-batch_size = 16
-warmup_steps = 4
-checkpoints = 3
-val_batch = 32
-[eval]
-bootstrap = 50
-[[tasks]]
-name = "add"
-variant = "reversed"
-options = {digits = 2}
-n_eval = 30
-"""
 
 
 def _table(run_dir: Path, read) -> "object":
@@ -49,10 +32,10 @@ def _table(run_dir: Path, read) -> "object":
 def test_members_side_by_side_give_the_in_process_results_to_the_bit(tmp_path):
     """Same threads and the same recorded kernels: the same numbers, whatever runs at once."""
     cfg = load_preset("micro")
-    run_any(cfg, tmp_path / "pool", quiet=True, workers=2, threads=1)
+    run_any(cfg, tmp_path / "pool", quiet=True, backend=LocalPool(2, 1))
     (tmp_path / "here").mkdir()
     shutil.copy(tmp_path / "pool" / "kernels.json", tmp_path / "here" / "kernels.json")
-    run_any(cfg, tmp_path / "here", quiet=True, isolate=False)  # threads: the recorded 1
+    run_any(cfg, tmp_path / "here", quiet=True, backend=InProcess())  # threads: the recorded 1
     for read in (read_results, read_samples):
         a, b = _table(tmp_path / "pool", read), _table(tmp_path / "here", read)
         assert len(a) > 0 and a.equals(b)
@@ -78,7 +61,7 @@ def _worker_pids(cli_pid: int) -> list[int]:
 
 def _start_slow_run(tmp_path: Path) -> tuple[subprocess.Popen, Path, list[int]]:
     cfg = tmp_path / "slow.toml"
-    cfg.write_text(SLOW)
+    cfg.write_text(SLOW_RUN)
     out = tmp_path / "run"
     proc = subprocess.Popen([sys.executable, "-m", "emergelab", "run", "--config", cfg, "--out",
                              out, "--quiet", "--workers", "2", "--threads", "1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -122,7 +105,8 @@ def test_killed_worker_is_one_line_and_the_rerun_loses_nothing(tmp_path):
 
     (tmp_path / "clean").mkdir()
     shutil.copy(out / "kernels.json", tmp_path / "clean" / "kernels.json")
-    run_any(load_config(tmp_path / "slow.toml"), tmp_path / "clean", quiet=True, isolate=False)
+    run_any(load_config(tmp_path / "slow.toml"), tmp_path / "clean", quiet=True,
+            backend=InProcess())
     assert _table(out, read_results).equals(_table(tmp_path / "clean", read_results))
 
 

@@ -1,4 +1,5 @@
-"""One ladder member per worker process: train, evaluate, exit.
+"""The default backend: members side by side on this machine, one worker process per member
+(train, evaluate, exit), `workers` of them at once with `threads` intra-op threads each.
 
 Why: a suite run in one process keeps growing. Every training batch has its own padded shape and
 every evaluation its own generation lengths, and glibc's heap keeps the freed blocks of odd sizes
@@ -23,14 +24,16 @@ import sys
 import time
 import traceback
 from collections.abc import Callable
-from pathlib import Path
+from dataclasses import dataclass
 
-from .errors import UserError
+from ..errors import UserError
+from .member import LadderJob, run_member
 
 
 # imported once, in the server, rather than by every worker: torch and our pipeline, plus what
 # training and writing results import lazily (torch._dynamo via the optimizer: ~0.8 s a worker)
-PRELOAD = ["emergelab.pipeline", "torch._dynamo", "pyarrow.pandas_compat"]
+PRELOAD = ["emergelab.execute.member", "emergelab.experiment", "torch._dynamo",
+           "pyarrow.pandas_compat"]
 
 
 def _context():
@@ -44,15 +47,13 @@ def _context():
 class MemberWorker:
     """One member of cfg's ladder training and evaluating in its own worker process."""
 
-    def __init__(self, cfg, out: Path, index: int, model_id: str, monitor=None, kernels=None,
-                 threads: int | None = None) -> None:
+    def __init__(self, job: LadderJob, index: int) -> None:
         ctx = _context()
-        self.model_id = model_id
+        self.model_id = job.model_ids[index]
         self._progress = ctx.Value("q", 0, lock=False)
         self._receive, send = ctx.Pipe(duplex=False)
-        self._proc = ctx.Process(target=_worker, name=f"emergelab-{model_id}",
-                                 args=(cfg, str(out), index, monitor, self._progress, send,
-                                       kernels, threads))
+        self._proc = ctx.Process(target=_worker, name=f"emergelab-{self.model_id}",
+                                 args=(job, index, self._progress, send))
         self._proc.start()
         send.close()
         self._reply = None
@@ -100,64 +101,94 @@ class MemberWorker:
         self._receive.close()
 
 
-def run_members(cfg, out: Path, order: list[int], model_ids: list[str], kernels: list,
-                workers: int, threads: int, monitor,
-                on_progress: Callable[[dict[str, int]], None]) -> tuple[tuple[str, int] | None, float]:
-    """Train and evaluate the members `order` (indices into cfg's ladder, started in that order)
-    with up to `workers` worker processes at once, each with `threads` intra-op threads.
-    on_progress gets {model_id: progress} of the members started so far. Returns the first
-    (model_id, step) a monitor alert stopped training at (then no new member starts) or None,
-    and the seconds the monitor spent probing. Any error or a dead worker stops the others."""
-    todo = list(order)
-    running: list[MemberWorker] = []
-    done: dict[str, int] = {}
-    seconds = 0.0
-    stopped = None
+def available_cores() -> int:
     try:
-        while todo or running:
-            while todo and len(running) < workers and stopped is None:
-                i = todo.pop(0)
-                running.append(MemberWorker(cfg, out, i, model_ids[i], monitor, kernels[i],
-                                            threads))
-            if stopped is not None and not running:
-                break
-            for w in [w for w in running if w.finished()]:
-                running.remove(w)
-                step, spent = w.result()
-                seconds += spent
-                done[w.model_id] = w.progress
-                if step is not None and stopped is None:
-                    stopped = (w.model_id, step)
-            if stopped is not None:
-                todo.clear()
-            on_progress({**done, **{w.model_id: w.progress for w in running}})
-            time.sleep(0.1)
-    finally:
-        for w in running:  # an error, Ctrl-C or a dead worker: nothing may train on
-            w.stop()
-    return stopped, seconds
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
 
 
-def _worker(cfg, out: str, index: int, monitor, progress, send, kernels, threads) -> None:
+def check_counts(workers: int | None, threads: int | None) -> None:
+    if workers is not None and workers < 1:
+        raise UserError(f"--workers must be at least 1, not {workers}")
+    if threads is not None and threads < 1:
+        raise UserError(f"--threads must be at least 1, not {threads}")
+
+
+def plan_workers(n_members: int, workers: int | None, threads: int | None) -> tuple[int, int]:
+    """(members at once, intra-op threads each). Defaults fill the cores: as many members side by
+    side as there are cores (small members are bound by per-op overhead, not arithmetic, so a
+    second thread hardly helps them while a second member doubles the work done), and the cores
+    shared out among them."""
+    check_counts(workers, threads)
+    cores = available_cores()
+    workers = workers or max(1, min(n_members, cores // (threads or 1)))
+    return workers, threads or max(1, cores // workers)
+
+
+@dataclass
+class LocalPool:
+    """Members side by side in worker processes on this machine (the default backend)."""
+
+    workers: int | None = None
+    threads: int | None = None
+    name = "local"
+
+    def check(self) -> None:
+        check_counts(self.workers, self.threads)
+
+    def plan(self, n_members: int, recorded_threads: int | None) -> int:
+        self.workers, threads = plan_workers(n_members, self.workers,
+                                             self.threads or recorded_threads)
+        return threads
+
+    def describe(self) -> str:
+        return f"{self.workers} at once"
+
+    def run(self, job: LadderJob, order: list[int],
+            on_progress: Callable[[dict[str, int]], None]) -> tuple[tuple[str, int] | None, float]:
+        """Train and evaluate the members `order` (indices into job's ladder, started in that
+        order). on_progress gets {model_id: progress} of the members started so far. Returns the
+        first (model_id, step) a monitor alert stopped training at (then no new member starts)
+        or None, and the seconds the monitor spent probing. Any error or a dead worker stops the
+        others."""
+        todo = list(order)
+        running: list[MemberWorker] = []
+        done: dict[str, int] = {}
+        seconds = 0.0
+        stopped = None
+        try:
+            while todo or running:
+                while todo and len(running) < self.workers and stopped is None:
+                    running.append(MemberWorker(job, todo.pop(0)))
+                if stopped is not None and not running:
+                    break
+                for w in [w for w in running if w.finished()]:
+                    running.remove(w)
+                    step, spent = w.result()
+                    seconds += spent
+                    done[w.model_id] = w.progress
+                    if step is not None and stopped is None:
+                        stopped = (w.model_id, step)
+                if stopped is not None:
+                    todo.clear()
+                on_progress({**done, **{w.model_id: w.progress for w in running}})
+                time.sleep(0.1)
+        finally:
+            for w in running:  # an error, Ctrl-C or a dead worker: nothing may train on
+                w.stop()
+        return stopped, seconds
+
+
+def _worker(job: LadderJob, index: int, progress, send) -> None:
     _release_forkserver()
     _die_with_parent()
     try:
-        if threads:
-            import torch
+        def report(n: int) -> None:
+            progress.value = n
 
-            torch.set_num_threads(threads)
-        from .pipeline import logging_to, setup, train_and_evaluate
-
-        run_dir = Path(out)
-        with logging_to(run_dir):
-            eval_tasks, mixture, members = setup(cfg)
-
-            def report(n: int) -> None:
-                progress.value = n
-
-            stopped = train_and_evaluate(cfg, run_dir, members[index], eval_tasks, mixture,
-                                         monitor, report, kernels)
-        send.send(("ok", stopped, monitor.seconds if monitor is not None else 0.0))
+        stopped, spent = run_member(job, index, report)
+        send.send(("ok", stopped, spent))
     except BaseException as err:  # noqa: BLE001 - everything goes back to the parent
         send.send(("error", _portable(err), traceback.format_exc()))
     finally:

@@ -1,0 +1,44 @@
+"""Members one after another in this process: for a debugger, and the reference the other
+backends are tested against (same threads, same numbers)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from .local_pool import available_cores, check_counts
+from .member import LadderJob, run_member
+
+
+@dataclass
+class InProcess:
+    threads: int | None = None
+    name = "in-process"
+
+    def check(self) -> None:
+        check_counts(None, self.threads)
+
+    def plan(self, n_members: int, recorded_threads: int | None) -> int:
+        return self.threads or recorded_threads or available_cores()
+
+    def describe(self) -> str:
+        return "one at a time in this process"
+
+    def run(self, job: LadderJob, order: list[int],
+            on_progress: Callable[[dict[str, int]], None]) -> tuple[tuple[str, int] | None, float]:
+        from ..experiment import setup
+
+        prepared = setup(job.cfg)
+        counts: dict[str, int] = {}
+        for i in order:
+            mid = job.model_ids[i]
+
+            def one(n: int, mid=mid) -> None:
+                counts[mid] = n
+                on_progress(counts)
+
+            step, _ = run_member(job, i, one, prepared)  # the monitor is this process's own
+            counts[mid] = job.steps_per_member
+            if step is not None:
+                return (mid, step), 0.0
+        return None, 0.0

@@ -1,0 +1,43 @@
+"""What a run config builds before anything trains: the evaluation sets, the training mixture and
+the ladder. Deterministic in the config, so every backend's workers (processes, Ray nodes)
+rebuild exactly what the driver built."""
+
+from __future__ import annotations
+
+import torch
+
+from .config import RunConfig
+from .data.mixture import Mixture
+from .data.tokenizer import CharTokenizer
+from .evaluate.runner import EvalTask
+from .models.ladder import Member, build_ladder
+from .tasks import build_task
+
+
+def build_eval_tasks(cfg: RunConfig) -> list[EvalTask]:
+    out = []
+    for t in cfg.tasks:
+        task = build_task(t.name, t.variant, **t.options)
+        examples = task.eval_set(t.n_eval, cfg.seed)
+        out.append(EvalTask(task, examples, task.baselines(examples, cfg.seed)))
+    return out
+
+
+def block_size_for(mixture: Mixture, eval_tasks: list[EvalTask]) -> int:
+    longest = max(mixture.max_len(), *(len(e.prompt) + len(e.target) + 4
+                                       for et in eval_tasks for e in et.examples))
+    return int(2 ** (longest - 1).bit_length())  # round up to a power of two
+
+
+def ladder_members(cfg: RunConfig, block_size: int) -> list[Member]:
+    lc = cfg.ladder
+    return build_ladder(lc.d_models, lc.seeds, CharTokenizer().vocab_size, block_size,
+                        lc.head_dim, lc.max_layers, lc.n_layers)
+
+
+def setup(cfg: RunConfig) -> tuple[list[EvalTask], Mixture, list[Member]]:
+    """What every member of cfg's ladder shares: evaluation sets, training mixture, the ladder."""
+    torch.manual_seed(cfg.seed)
+    eval_tasks = build_eval_tasks(cfg)
+    mixture = Mixture([et.task for et in eval_tasks], [t.weight for t in cfg.tasks], cfg.seed)
+    return eval_tasks, mixture, ladder_members(cfg, block_size_for(mixture, eval_tasks))
