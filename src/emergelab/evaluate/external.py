@@ -68,8 +68,8 @@ def is_our_checkpoint(path: Path) -> bool:
     return isinstance(info, dict) and "model" in info and "params_nonembed" in info
 
 
-def load_scorer(path: Path, batch_size: int):
-    """(scorer, model columns) for one model directory."""
+def load_scorer(path: Path, batch_size: int, device="cpu", dtype: torch.dtype = torch.float32):
+    """(scorer, model columns) for one model directory, its model in dtype on device."""
     from ..train.checkpoint import load_checkpoint
     from .scoring import CharScorer
 
@@ -82,10 +82,10 @@ def load_scorer(path: Path, batch_size: int):
                 "d_model": c.d_model, "n_head": c.n_head, "tokens": info.get("tokens"),
                 "flops": info.get("flops"), "val_loss": info.get("val_loss"),
                 "step": info.get("step")}
-        return CharScorer(model, batch_size), cols
+        return CharScorer(model.to(device=device, dtype=dtype), batch_size), cols
     from .hf_scoring import HFScorer, load_hf_model
 
-    model, tok = load_hf_model(path)
+    model, tok = load_hf_model(path, device, dtype)
     cfg = model.config
     step = re.search(r"step[_-]?(\d+)", path.name)
     cols = {"model_id": path.name, "family": family_of(path.name),
@@ -125,19 +125,29 @@ def _write_manifest(path: Path, manifest: dict) -> None:
 
 def evaluate_models(models: list[str], tasks: list[str], out: Path, n: int = 200,
                     batch_size: int = 32, seed: int = 0, n_boot: int = 1000,
-                    on_model=None) -> list[Path]:
+                    on_model=None, device: str | None = None,
+                    dtype: str | None = None) -> list[Path]:
     """Evaluate every model on every task into out/results and out/samples; returns the
-    partitions written (models already evaluated in out are skipped)."""
+    partitions written (models already evaluated in out are skipped). device: where the models
+    run (auto: CUDA when present); dtype: their weights' dtype (default: bfloat16 on CUDA,
+    float32 elsewhere). Scores do not depend on the device at a given dtype (within 1e-4)."""
+    from ..device import resolve_device, resolve_dtype
+
+    dev = resolve_device(device)
+    torch_dtype = resolve_dtype(dtype, dev)
+    dtype_name = str(torch_dtype).removeprefix("torch.")
     paths = expand_models(models)
     eval_tasks = tasks_from_specs(tasks, n, seed)
     manifest = {"tasks": tasks, "n": n, "seed": seed}  # more models may join later
+    if dtype_name != "float32":  # scores depend on it: one evaluation directory, one dtype
+        manifest["dtype"] = dtype_name
     out = Path(out)
     man_path = out / "eval.json"
     if man_path.exists() and _read_manifest(man_path) != manifest:
         raise UserError(f"{out} holds an evaluation of other tasks or settings; use another --out")
     written, ids = [], set()
     for path in paths:
-        scorer, cols = load_scorer(path, batch_size)
+        scorer, cols = load_scorer(path, batch_size, dev, torch_dtype)
         if cols["model_id"] in ids:  # two directories of the same name: keep both apart
             cols["model_id"] = f"{path.parent.name}-{path.name}"
         ids.add(cols["model_id"])

@@ -17,12 +17,14 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from ..device import device_of
 from ..errors import UserError
 from ..tasks import Example
 
 
-def load_hf_model(path: Path):
-    """(model, tokenizer) from a local directory; nothing is ever fetched from a hub."""
+def load_hf_model(path: Path, device="cpu", dtype: torch.dtype = torch.float32):
+    """(model, tokenizer) from a local directory, the model in `dtype` on `device`; nothing is
+    ever fetched from a hub."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     path = Path(path)
     if not path.is_dir():
@@ -40,7 +42,7 @@ def load_hf_model(path: Path):
     transformers.utils.logging.disable_progress_bar()  # no bars from a library on our stderr
     try:
         model = transformers.AutoModelForCausalLM.from_pretrained(
-            path, local_files_only=True, dtype=torch.float32)
+            path, local_files_only=True, dtype=dtype).to(device)
     except (OSError, ValueError, KeyError, SafetensorError, RuntimeError) as err:
         raise UserError(f"{path}: cannot load the model ({_first_line(err)})") from None
     try:
@@ -65,6 +67,7 @@ class HFScorer:
 
     def __init__(self, model, tokenizer, batch_size: int = 32) -> None:
         self.model, self.tok, self.batch_size = model, tokenizer, batch_size
+        self.device = device_of(model)
         cfg = model.config
         self.max_len = int(getattr(cfg, "max_position_embeddings", None)
                            or getattr(cfg, "n_positions", None) or 2048)
@@ -115,9 +118,10 @@ class HFScorer:
             for r, (_, s, _) in enumerate(rows):  # right padding: real tokens never see it
                 ids[r, :len(s)] = torch.tensor(s)
                 mask[r, :len(s)] = 1
-            logp = F.log_softmax(self.model(input_ids=ids, attention_mask=mask).logits.float(), -1)
+            logp = F.log_softmax(self.model(input_ids=ids.to(self.device),
+                                            attention_mask=mask.to(self.device)).logits.float(), -1)
             for r, (i, s, n_cont) in enumerate(rows):
-                tgt = torch.tensor(requests[i][1][-n_cont:])
+                tgt = torch.tensor(requests[i][1][-n_cont:], device=self.device)
                 rows_lp = logp[r, len(s) - n_cont:len(s)]
                 out[i] = (rows_lp.gather(1, tgt[:, None]).squeeze(1).tolist(),
                           (rows_lp.argmax(-1) == tgt).tolist())
@@ -181,13 +185,14 @@ class HFScorer:
             allowed |= torch.eye(T, dtype=torch.bool)  # padding rows see themselves: no NaN
             dtype = self.model.dtype
             mask = torch.zeros(allowed.shape, dtype=dtype).masked_fill(~allowed, torch.finfo(dtype).min)
+            dev = self.device
             # only the positions that predict an option token need the output head
             keep = sorted({w for i in idxs for tgt in layouts[i][3] for w, _ in tgt})
             kwargs = {}
             if self._logits_to_keep:
-                kwargs["logits_to_keep"] = torch.tensor(keep)
-            logits = self.model(input_ids=ids, attention_mask=mask[:, None], position_ids=pos,
-                                **kwargs).logits
+                kwargs["logits_to_keep"] = torch.tensor(keep, device=self.device)
+            logits = self.model(input_ids=ids.to(dev), attention_mask=mask[:, None].to(dev),
+                                position_ids=pos.to(dev), **kwargs).logits
             if not self._logits_to_keep:
                 logits = logits[:, keep]
             logp = F.log_softmax(logits.float(), -1)
@@ -197,7 +202,8 @@ class HFScorer:
                 for j, tgt in enumerate(layouts[i][3]):
                     for w, t in tgt:
                         rows.append(r), cols.append(col[w]), toks.append(t), owner.append((i, j))
-            vals = logp[torch.tensor(rows), torch.tensor(cols), torch.tensor(toks)].tolist()
+            vals = logp[torch.tensor(rows, device=dev), torch.tensor(cols, device=dev),
+                        torch.tensor(toks, device=dev)].tolist()
             for i in idxs:
                 out[i] = [0.0] * len(layouts[i][3])
             for (i, j), v in zip(owner, vals):
@@ -237,6 +243,7 @@ class HFScorer:
         for r, s in enumerate(enc):  # left padding, with each row's own positions
             ids[r, T - len(s):] = torch.tensor(s)
             mask[r, T - len(s):] = 1
+        ids, mask = ids.to(self.device), mask.to(self.device)
         pos = (mask.cumsum(1) - 1).clamp(min=0)
         out = self.model(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=True)
         new: list[list[int]] = [[] for _ in enc]
@@ -253,7 +260,8 @@ class HFScorer:
                         new[r].append(t)
             if all(done):
                 break
-            mask = torch.cat([mask, torch.ones(len(enc), 1, dtype=torch.long)], 1)
+            mask = torch.cat([mask, torch.ones(len(enc), 1, dtype=torch.long, device=self.device)],
+                             1)
             pos = pos[:, -1:] + 1
             out = self.model(input_ids=nxt[:, None], attention_mask=mask, position_ids=pos,
                              past_key_values=out.past_key_values, use_cache=True)
