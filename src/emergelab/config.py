@@ -9,7 +9,7 @@ from __future__ import annotations
 import tomllib
 from importlib import resources
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import tomli_w
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -29,6 +29,12 @@ class TaskConfig(Strict):
     weight: float = Field(1.0, ge=0)          # share of training rows
     n_eval: int = Field(200, ge=1)            # held-out examples scored per checkpoint
     options: dict[str, int | float | str] = {}  # task-specific, e.g. {digits = 3}
+    # demonstrations before each evaluated question: each count is scored (tasks/fewshot.py)
+    shots: list[Annotated[int, Field(ge=0)]] = Field([0], min_length=1)
+    # generation: new tokens allowed (default: twice the longest target + 8) and extra strings
+    # that end an answer (a newline ends one-line answers anyway)
+    max_new_tokens: int | None = Field(None, ge=1)
+    stop: list[str] = []
 
 
 class LadderConfig(Strict):

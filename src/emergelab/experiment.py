@@ -11,15 +11,19 @@ from .data.mixture import Mixture
 from .data.tokenizer import CharTokenizer
 from .evaluate.runner import EvalTask
 from .models.ladder import Member, build_ladder
+from .errors import UserError
 from .tasks import build_task
 
 
 def build_eval_tasks(cfg: RunConfig) -> list[EvalTask]:
+    """Every task of cfg at each of its shot counts (one EvalTask per task and count)."""
     out = []
     for t in cfg.tasks:
+        if len(set(t.shots)) != len(t.shots):
+            raise UserError(f"task {t.name}: shots lists a count twice ({t.shots})")
         task = build_task(t.name, t.variant, **t.options)
-        examples = task.eval_set(t.n_eval, cfg.seed)
-        out.append(EvalTask(task, examples, task.baselines(examples, cfg.seed)))
+        task.max_new_tokens, task.stop_sequences = t.max_new_tokens, tuple(t.stop)
+        out += [EvalTask.build(task, t.n_eval, cfg.seed, k) for k in t.shots]
     return out
 
 
@@ -39,5 +43,7 @@ def setup(cfg: RunConfig) -> tuple[list[EvalTask], Mixture, list[Member]]:
     """What every member of cfg's ladder shares: evaluation sets, training mixture, the ladder."""
     torch.manual_seed(cfg.seed)
     eval_tasks = build_eval_tasks(cfg)
-    mixture = Mixture([et.task for et in eval_tasks], [t.weight for t in cfg.tasks], cfg.seed)
+    firsts = [sum(len(u.shots) for u in cfg.tasks[:i]) for i in range(len(cfg.tasks))]
+    mixture = Mixture([eval_tasks[i].task for i in firsts], [t.weight for t in cfg.tasks],
+                      cfg.seed)  # each task once, whatever its shot counts
     return eval_tasks, mixture, ladder_members(cfg, block_size_for(mixture, eval_tasks))

@@ -37,8 +37,9 @@ def _by_task(curves: list[Curve], metric: str) -> dict[str, list[Curve]]:
 
 
 def _pairs(a: list[Curve], b: list[Curve]) -> list[tuple[Curve, Curve]]:
-    """Same variant where both runs have it; else the one variant each run has."""
+    """Same variant and shot count where both runs have them; else the one curve each run has."""
     same = [(ca, cb) for ca in a for cb in b if ca.keys.get("variant") == cb.keys.get("variant")
+            and (ca.keys.get("shots") or 0) == (cb.keys.get("shots") or 0)
             and ca.keys.get("family") is not None]
     if same:
         return same

@@ -14,28 +14,42 @@ from .registry import GENERATIVE, MULTIPLE_CHOICE
 
 @dataclass
 class EvalTask:
-    """A task with its fixed held-out examples and baselines."""
+    """A task with its fixed held-out examples and baselines, at a number of shots (the
+    examples' prompts then carry the demonstrations: tasks/fewshot.py)."""
 
     task: Task
     examples: list[Example]
     baselines: dict[str, float]
+    shots: int = 0
+
+    @classmethod
+    def build(cls, task: Task, n: int, seed: int, shots: int = 0) -> "EvalTask":
+        from ..tasks.fewshot import with_shots
+
+        examples = task.eval_set(n, seed)
+        return cls(task, with_shots(task, examples, shots, seed), task.baselines(examples, seed),
+                   shots)
 
 
 def sample_metrics(task: Task, generated: str, ex_target: str, ex_answer: str,
                    token_logprobs, token_hits, choice_logprobs=None,
-                   choice_scores=None) -> dict[str, float]:
-    """Metrics of one stored sample; used both at evaluation and when re-scoring samples."""
+                   choice_scores=None, tokenize=None) -> dict[str, float]:
+    """Metrics of one stored sample; used both at evaluation and when re-scoring samples.
+    tokenize: the scorer's tokens of a text (default its characters, our GPT's tokens), the
+    unit of the token metrics."""
     if choice_logprobs is not None and len(choice_logprobs):
         return multiple_choice_metrics(list(choice_logprobs), list(choice_scores))
     pred = task.normalize(task.extract_answer(generated))
-    return example_metrics(pred, task.normalize(ex_answer), generated, ex_target,
-                           list(token_logprobs), list(token_hits))
+    tokenize = tokenize or list
+    return example_metrics(pred, task.normalize(ex_answer), tokenize(generated),
+                           tokenize(ex_target), list(token_logprobs), list(token_hits))
 
 
 def _generative_samples(scorer, et: EvalTask) -> list[dict]:
     exs = et.examples
     tf = scorer.teacher_forced(exs)
-    gens = scorer.generate([e.prompt for e in exs], [e.target for e in exs])
+    gens = scorer.generate([e.prompt for e in exs], [e.target for e in exs],
+                           et.task.generation_budget, tuple(et.task.stop_sequences))
     return [{"example_id": k, "prompt": e.prompt, "target": e.target, "answer": e.answer,
              "generated": g, "token_logprobs": [float(x) for x in lps],
              "token_hits": [bool(x) for x in hits], "choice_logprobs": [], "choice_scores": []}
@@ -68,24 +82,25 @@ def evaluate_model(scorer, eval_tasks: list[EvalTask], seed: int = 0, n_boot: in
         for row in rows:
             ms = sample_metrics(et.task, row["generated"], row["target"], row["answer"],
                                 row["token_logprobs"], row["token_hits"],
-                                row["choice_logprobs"], row["choice_scores"])
+                                row["choice_logprobs"], row["choice_scores"],
+                                getattr(scorer, "tokenize", None))
             for m, v in ms.items():
                 per_metric[m].append(v)
-            samples.append({"task": et.task.name, "variant": et.task.variant, "shots": 0, **row})
+            samples.append({"task": et.task.name, "variant": et.task.variant, "shots": et.shots, **row})
         for m, vals in per_metric.items():
             agg = aggregate(m, vals, seed=seed, n_boot=n_boot, level=level)
-            results.append({"task": et.task.name, "variant": et.task.variant, "shots": 0,
+            results.append({"task": et.task.name, "variant": et.task.variant, "shots": et.shots,
                             "metric": m, "value": agg.value, "ci_low": agg.ci_low,
                             "ci_high": agg.ci_high, "n": agg.n,
                             "baseline": et.baselines[m], "higher_is_better": agg.higher_is_better})
         if getattr(scorer, "char_level", False):
             for extra in et.task.extra_metrics(scorer, et.examples):
-                results.append({"task": et.task.name, "variant": et.task.variant, "shots": 0,
+                results.append({"task": et.task.name, "variant": et.task.variant, "shots": et.shots,
                                 "ci_low": np.nan, "ci_high": np.nan, **extra})
         if hasattr(et.task, "stored_bits"):
             correct = [v == 1.0 for v in per_metric["exact_match"]]
             bits = et.task.stored_bits(et.examples, correct)
-            results.append({"task": et.task.name, "variant": et.task.variant, "shots": 0,
+            results.append({"task": et.task.name, "variant": et.task.variant, "shots": et.shots,
                             "metric": "stored_bits", "value": float(bits), "ci_low": np.nan,
                             "ci_high": np.nan, "n": len(et.examples), "baseline": 0.0,
                             "higher_is_better": True})

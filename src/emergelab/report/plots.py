@@ -39,8 +39,24 @@ def normalised(df: pd.DataFrame) -> pd.Series:
     return (df["value"] - df["baseline"]) / (best - df["baseline"])
 
 
-def _task_label(task, variant) -> str:
-    return str(task) if variant in ("plain", None) else f"{task}/{variant}"
+def _task_label(task, variant, shots=None) -> str:
+    label = str(task) if variant in ("plain", None) else f"{task}/{variant}"
+    try:
+        return label + (f" {int(shots)}-shot" if shots and shots == shots else "")
+    except (TypeError, ValueError):
+        return label
+
+
+def fold_shots(df: pd.DataFrame) -> pd.DataFrame:
+    """Shot counts folded into the variant, for displays keyed by (task, variant): 'add1' at
+    2 shots shows as add1/2-shot, beside its 0-shot curve rather than averaged into it."""
+    if "shots" not in df.columns:
+        return df
+    k = pd.to_numeric(df["shots"], errors="coerce").fillna(0).astype(int)
+    tag = k.map(lambda v: f"{v}-shot")
+    variant = df["variant"].fillna("plain").astype(str)
+    folded = variant.where(k == 0, tag.where(variant == "plain", variant + " " + tag))
+    return df.assign(variant=folded)
 
 
 def _mean_over_seeds(df: pd.DataFrame, x: str) -> pd.DataFrame:
@@ -64,7 +80,7 @@ def _ylim(ax, values) -> None:
 def plot_size_curves(results: pd.DataFrame, path: Path) -> Path:
     """One panel per task, x = non-embedding parameters (log), one line per metric, final
     checkpoints, seeds averaged."""
-    df = results[results["final_checkpoint"] & results["metric"].isin(CURVE_METRICS)]
+    df = fold_shots(results[results["final_checkpoint"] & results["metric"].isin(CURVE_METRICS)])
     df = _mean_over_seeds(df, "params_nonembed")
     keys = list(df[["task", "variant"]].drop_duplicates().itertuples(index=False))
     fig, axes = plt.subplots(1, len(keys), figsize=(4.2 * len(keys), 3.6), squeeze=False)
@@ -92,6 +108,7 @@ def plot_step_curves(results: pd.DataFrame, path: Path, metric: str = "headline"
     coloured from small (light) to large (dark). metric "headline": exact match or the
     multiple-choice grade; `icl_score` is drawn raw (nats), others normalised."""
     df = _headline(results) if metric == "headline" else results[results["metric"] == metric]
+    df = fold_shots(df)
     raw = metric == "icl_score"
     df = df.assign(norm=df["value"] if raw else normalised(df))
     df = df.groupby(["task", "variant", "model_id", "params_nonembed", "step"],
@@ -144,7 +161,7 @@ def plot_generalisation(results: pd.DataFrame, task: str, path: Path) -> Path:
 def plot_depth_curves(results: pd.DataFrame, path: Path) -> Path:
     """Headline metric against parameters, one line per depth (when the ladder varies depth at
     a fixed width: e.g. 1- against 2-layer members on in-context learning)."""
-    df = _headline(results[results["final_checkpoint"]])
+    df = fold_shots(_headline(results[results["final_checkpoint"]]))
     keys = list(df[["task", "variant"]].drop_duplicates().itertuples(index=False))
     fig, axes = plt.subplots(1, len(keys), figsize=(4.6 * len(keys), 3.6), squeeze=False)
     for ax, (task, variant) in zip(axes[0], keys):

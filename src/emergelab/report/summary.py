@@ -7,13 +7,13 @@ import pandas as pd
 from rich.table import Table
 
 from ..evaluate.registry import HEADLINE
-from .plots import _task_label, normalised
+from .plots import _task_label, fold_shots, normalised
 
 
 def final_curves(results: pd.DataFrame, metric: str) -> pd.DataFrame:
     """task x params_nonembed -> metric value at the final checkpoint, averaged over seeds."""
-    df = results[results["final_checkpoint"] & (results["metric"] == metric)]
-    df = df.assign(label=df["task"].where(df["variant"] == "plain", df["task"] + "/" + df["variant"]))
+    df = fold_shots(results[results["final_checkpoint"] & (results["metric"] == metric)])
+    df = df.assign(label=[_task_label(t, v) for t, v in zip(df["task"], df["variant"])])
     return df.pivot_table(index="params_nonembed", columns="label", values="value", aggfunc="mean")
 
 
@@ -31,11 +31,13 @@ def results_table(results: pd.DataFrame) -> Table:
 
 
 def mirage_progress(results: pd.DataFrame, task: str, variant, continuous: str,
-                    before: float) -> float:
+                    before: float, shots=0) -> float:
     """How much of its range (baseline -> best) the continuous metric had covered at the largest
     size below `before` (normalised, seeds averaged); NaN when no size is below it."""
     df = results[results["final_checkpoint"] & (results["task"] == task)
                  & (results["variant"] == variant) & (results["metric"] == continuous)]
+    if "shots" in df.columns:
+        df = df[df["shots"].fillna(0) == (shots or 0)]
     df = df[df["params_nonembed"] < before]
     if df.empty:
         return float("nan")
@@ -51,7 +53,7 @@ def findings(results: pd.DataFrame, verdicts) -> list[str]:
     for r in verdicts:
         if r.metric != "exact_match" or r.x != "params_nonembed":
             continue
-        label = _task_label(r.task, r.variant)
+        label = _task_label(r.task, r.variant, getattr(r, "shots", None))
         text = f"{label}: {r.classification}"
         if r.emergence:
             text += f", {r.emergence} emergence"
@@ -66,8 +68,10 @@ def findings(results: pd.DataFrame, verdicts) -> list[str]:
             else:
                 text += f", 10-90% rise over {r.width_decades:.2f} decades"
         if r.emergence in ("hard", "fake") and r.threshold is not None:
-            acc = mirage_progress(results, r.task, r.variant, "token_accuracy", r.threshold)
-            lp = mirage_progress(results, r.task, r.variant, "target_logprob_mean", r.threshold)
+            k = getattr(r, "shots", 0)
+            acc = mirage_progress(results, r.task, r.variant, "token_accuracy", r.threshold, k)
+            lp = mirage_progress(results, r.task, r.variant, "target_logprob_mean", r.threshold,
+                                 k)
             if np.isfinite(acc) and np.isfinite(lp):
                 text += (f". Below that size token accuracy had covered {acc:.0%} and mean target "
                          f"log-prob {lp:.0%} of their range")
@@ -79,8 +83,9 @@ def eval_table(results: pd.DataFrame) -> Table:
     """One row per model, one column per task: the headline metric (exact match, or the
     multiple-choice grade) with its interval."""
     headline = results[results["metric"].isin(HEADLINE)]
-    headline = headline.assign(label=[_task_label(t, v) for t, v in
-                                      zip(headline["task"], headline["variant"])])
+    headline = headline.assign(label=[_task_label(t, v, k) for t, v, k in
+                                      zip(headline["task"], headline["variant"],
+                                          headline.get("shots", [0] * len(headline)))])
     table = Table(title="Exact match / multiple-choice grade [95% interval]")
     table.add_column("model")
     table.add_column("params", justify="right")

@@ -5,11 +5,14 @@ BIG-bench JSON (bigbench 1.0.0 `json_task.py` conventions): `examples` with `inp
 ({option: score}: multiple choice). The prompt is built the way BIG-bench builds it: `task_prefix`,
 then `example_input_prefix` (default "\\nQ: ") + input, the options appended as
 `choice_prefix` (default "\\n  choice: ") + option when `append_choices_to_input` (default true),
-then `example_output_prefix` (default "\\nA: "). Zero-shot only.
+then `example_output_prefix` (default "\\nA: "). Few-shot (tasks/fewshot.py) draws its
+demonstrations from the examples after the evaluated first n, with the task's
+`few_shot_example_separator` (default "\\n") and `task_prefix` written once.
 
 JSONL: one object a line, `prompt` (or `input`) and either `target` (or `answer`, `output`) or
-`choices` with `label` (the index of the right option) or `target_scores`. This is also the format
-`emergelab export lmeval-tasks` writes.
+`choices` with `label` (the index of the right option) or `target_scores`. Lines with
+`"split": "train"` are the train split (few-shot demonstrations), never evaluated. This is also
+the format `emergelab export lmeval-tasks` writes.
 """
 
 from __future__ import annotations
@@ -37,11 +40,26 @@ class FileTask(Task):
     memorisation = False
 
     def __init__(self, name: str, examples: list[Example], description: str = "",
-                 stop_string: str | None = None, output_regex: str | None = None) -> None:
+                 stop_string: str | None = None, output_regex: str | None = None,
+                 train_examples: list[Example] | None = None, prompt_prefix: str = "",
+                 fewshot_separator: str = "\n", bigbench: bool = False) -> None:
         super().__init__("plain")
         self.name, self.examples = name, examples
         self.description = description or f"imported task {name}"
         self.stop_string, self.output_regex = stop_string, output_regex
+        self.train_examples = train_examples or []
+        self.prompt_prefix, self.fewshot_separator = prompt_prefix, fewshot_separator
+        self.bigbench = bigbench
+
+    def train_pool(self, n_evaluated: int) -> list[Example]:
+        """Where few-shot demonstrations come from: a BIG-bench task's examples after the
+        evaluated ones, a JSONL file's `"split": "train"` lines."""
+        return self.examples[n_evaluated:] if self.bigbench else self.train_examples
+
+    def train_split_hint(self) -> str:
+        return ("a BIG-bench task's demonstrations are its examples after the first --n; "
+                "lower --n" if self.bigbench else
+                'mark demonstration lines of the JSONL file with "split": "train"')
 
     @property
     def is_multiple_choice(self) -> bool:
@@ -72,9 +90,10 @@ class FileTask(Task):
     def answer_alphabet(self) -> str:
         return "".join(sorted({ch for e in self.examples for ch in e.target})) or " "
 
-    def baselines(self, examples: list[Example], seed: int = 0) -> dict[str, float]:
+    def baselines(self, examples: list[Example], seed: int = 0,
+                  tokenize=None) -> dict[str, float]:
         if not examples[0].is_multiple_choice:
-            return super().baselines(examples, seed)
+            return super().baselines(examples, seed, tokenize)
         # a uniform guess over the options: expected score, Brier (k-1)/k, log-likelihood -log k
         ks = [len(e.choices) for e in examples]
         return {"multiple_choice_grade": sum(sum(e.choice_scores) / len(e.choices)
@@ -128,7 +147,9 @@ def load_bigbench_task(path: Path) -> FileTask:
                                 {"accepted": list(targets)}))
     _same_kind(path, examples)
     return FileTask(str(data.get("name") or path.stem), examples, str(data.get("description", "")),
-                    data.get("stop_string"), data.get("output_regex"))
+                    data.get("stop_string"), data.get("output_regex"), prompt_prefix=prefix,
+                    fewshot_separator=str(data.get("few_shot_example_separator", "\n")),
+                    bigbench=True)
 
 
 def load_jsonl_task(path: Path) -> FileTask:
@@ -138,7 +159,7 @@ def load_jsonl_task(path: Path) -> FileTask:
         raise UserError(f"{path}: cannot read ({getattr(err, 'strerror', None) or err})") from None
     if not lines:
         raise UserError(f"{path}: no examples")
-    examples = []
+    examples, train = [], []
     for i, line in enumerate(lines, 1):
         where = f"line {i}"
         try:
@@ -150,24 +171,29 @@ def load_jsonl_task(path: Path) -> FileTask:
         prompt = ex.get("prompt", ex.get("input"))
         if not isinstance(prompt, str):
             raise _bad(path, where, "needs a string 'prompt'")
+        if ex.get("split", "test") not in ("train", "test", "eval"):
+            raise _bad(path, where, "'split' must be \"train\" or \"test\"")
+        into = train if ex.get("split") == "train" else examples
         if "target_scores" in ex:
-            examples.append(_mc_example(path, where, prompt, ex["target_scores"]))
+            into.append(_mc_example(path, where, prompt, ex["target_scores"]))
         elif "choices" in ex:
             choices, label = ex["choices"], ex.get("label")
             if (not isinstance(choices, list) or len(choices) < 2
                     or not isinstance(label, int) or not 0 <= label < len(choices)):
                 raise _bad(path, where, "'choices' needs two or more options and an integer "
                                         "'label' indexing the right one")
-            examples.append(_mc_example(path, where, prompt, {
+            into.append(_mc_example(path, where, prompt, {
                 str(c): float(k == label) for k, c in enumerate(choices)}))
         else:
             target = ex.get("target", ex.get("answer", ex.get("output")))
             if not isinstance(target, str):
                 raise _bad(path, where, "needs a string 'target' (or 'choices' and 'label')")
             answer = ex.get("answer", target) if isinstance(ex.get("answer"), str) else target
-            examples.append(Example(prompt, target, answer))
-    _same_kind(path, examples)
-    return FileTask(path.stem, examples)
+            into.append(Example(prompt, target, answer))
+    if not examples:
+        raise UserError(f"{path}: no examples to evaluate (every line is \"split\": \"train\")")
+    _same_kind(path, examples + train)
+    return FileTask(path.stem, examples, train_examples=train)
 
 
 def _same_kind(path: Path, examples: list[Example]) -> None:

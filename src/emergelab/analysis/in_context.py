@@ -1,0 +1,103 @@
+"""In-context learning over shots: `analyze --x shots`.
+
+Each model's headline score (exact match, or the multiple-choice grade) at every number of
+demonstrations, and the few-shot gain — k-shot minus 0-shot on the same examples — against model
+size, the form of Wei et al. (2022)'s few-shot figures: a gain near zero in small models that
+turns positive past some size is in-context learning emerging with scale. A gain is called
+positive only when its interval (the k-shot and 0-shot intervals combined, as independent
+estimates) lies above zero.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..errors import UserError
+from ..sources import load_table
+
+HEADLINES = ("exact_match", "multiple_choice_grade")
+
+
+@dataclass
+class ShotGain:
+    family: str | None
+    task: str
+    variant: str | None
+    metric: str
+    model: str
+    params: float | None
+    shots: int
+    score: float        # at `shots`
+    zero_shot: float
+    gain: float
+    gain_ci: tuple[float, float] | None
+    positive: bool      # the whole interval above zero
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def _final(df: pd.DataFrame) -> pd.DataFrame:
+    """Each model's last checkpoint (its final one when marked)."""
+    model = "model_id" if "model_id" in df.columns else "model"
+    if "final_checkpoint" in df.columns and df["final_checkpoint"].notna().any():
+        fc = df["final_checkpoint"].astype(str).str.lower().isin(["true", "1", "1.0"])
+        if fc.any():
+            df = df[fc]
+    if "step" in df.columns and df["step"].notna().any():
+        df = df[df["step"] == df.groupby(model)["step"].transform("max")]
+    return df.rename(columns={model: "model"})
+
+
+def shot_gains(source: str | Path, where: str | None = None) -> list[ShotGain]:
+    """Every (family, task, variant, model) scored at 0 and k > 0 shots: the gain at each k."""
+    df = load_table(Path(source), where)
+    if "shots" not in df.columns or df["shots"].dropna().nunique() < 2:
+        raise UserError(f"{source}: --x shots needs results at two or more shot counts "
+                        "(eval --shots 0,1,4, or shots = [0, 4] in a run's tasks)")
+    df = _final(df[df["metric"].isin(HEADLINES)].copy())
+    size = next((c for c in ("params_nonembed", "params") if c in df.columns), None)
+    for col in ("family", "variant"):
+        if col not in df.columns:
+            df[col] = None
+    out = []
+    keys = ["family", "task", "variant", "metric", "model"]
+    for key, g in df.groupby(keys, dropna=False, sort=True):
+        by_k = g.groupby("shots").agg(value=("value", "mean"), lo=("ci_low", "mean"),
+                                      hi=("ci_high", "mean")) if "ci_low" in g.columns else \
+            g.groupby("shots").agg(value=("value", "mean"))
+        if 0 not in by_k.index:
+            continue
+        zero = by_k.loc[0]
+        params = float(g[size].iloc[0]) if size and pd.notna(g[size].iloc[0]) else None
+        for k, row in by_k.drop(index=0).iterrows():
+            gain = float(row["value"] - zero["value"])
+            ci = None
+            if "lo" in by_k.columns and np.isfinite([row["lo"], row["hi"], zero["lo"],
+                                                     zero["hi"]]).all():
+                # independent estimates: half-widths add in quadrature on each side
+                down = np.hypot(row["value"] - row["lo"], zero["hi"] - zero["value"])
+                up = np.hypot(row["hi"] - row["value"], zero["value"] - zero["lo"])
+                ci = (gain - float(down), gain + float(up))
+            fam, task, variant, metric, model = (None if isinstance(v, float) and np.isnan(v)
+                                                 else v for v in key)
+            out.append(ShotGain(fam, task, variant, metric, str(model), params, int(k),
+                                float(row["value"]), float(zero["value"]), gain, ci,
+                                bool(ci and ci[0] > 0)))
+    if not out:
+        raise UserError(f"{source}: no model has both a 0-shot and a k-shot result")
+    return sorted(out, key=lambda r: (str(r.family), r.task, str(r.variant), r.metric, r.shots,
+                                      r.params or 0))
+
+
+def emerges_at(gains: list[ShotGain]) -> float | None:
+    """The smallest size from which every larger model's gain is positive; None if none is."""
+    ordered = sorted((g for g in gains if g.params is not None), key=lambda g: g.params)
+    for i, g in enumerate(ordered):
+        if all(h.positive for h in ordered[i:]):
+            return g.params
+    return None
