@@ -1,10 +1,11 @@
 """Log-likelihood scoring rate: EmergeLab's HFScorer against lm-evaluation-harness, in one run.
 
 Both score the same multiple-choice task (every option's log-likelihood after the prompt) on the
-same in-memory Hugging Face model and tokenizer, at the same batch size, on the CPU. Timed: the
-evaluation call only (lm-eval: `simple_evaluate` with a ready HFLM, including its task building,
-which is part of what it costs per evaluation; ours: `evaluate_model`, including metrics and
-bootstrap intervals). Models are randomly initialised GPT-2s with a BPE tokenizer trained here,
+same in-memory Hugging Face model and tokenizer, at the same batch size, on the CPU. Timed, on
+both sides alike: building the task from its file on disk and evaluating it (lm-eval:
+`simple_evaluate` with a ready HFLM, which reads the exported YAML and JSONL each call; ours:
+`tasks_from_specs` on the same JSONL, then `evaluate_model`, including metrics and bootstrap
+intervals). Loading the model is outside the timer on both sides. Models are randomly initialised GPT-2s with a BPE tokenizer trained here,
 so nothing is downloaded. Both must report the same accuracy, or the run fails.
 
 Usage: python bench/eval_throughput.py [--examples 400] [--options 4] [--batch-size 32]
@@ -107,12 +108,13 @@ def main() -> None:
         shapes[shape] = make(args.examples, args.options)
     tok = bpe_tokenizer([r["prompt"] + c for rows in shapes.values() for r in rows
                          for c in r["choices"]])
-    tasks = {}
+    tasks, paths = {}, {}
     for shape, rows in shapes.items():
         data = work / f"bench_{shape}.jsonl"
         data.write_text("".join(json.dumps(r) + "\n" for r in rows))
         (et,) = tasks_from_specs([str(data)], args.examples, 0)
         export_lmeval_tasks([et], work / "tasks")
+        paths[shape] = data
         ctx = sum(len(tok(r["prompt"])["input_ids"]) for r in rows) / len(rows)
         opt = sum(len(tok(c, add_special_tokens=False)["input_ids"]) for r in rows
                   for c in r["choices"]) / (len(rows) * args.options)
@@ -129,11 +131,12 @@ def main() -> None:
         model = transformers.GPT2LMHeadModel(cfg).eval()
         n_params = sum(p.numel() for p in model.parameters())
         lm = HFLM(pretrained=model, tokenizer=tok, batch_size=args.batch_size, device="cpu")
-        for shape, et in tasks.items():
+        for shape in tasks:
             ours_t, theirs_t = [], []
             for _ in range(args.repeats):
                 t0 = time.perf_counter()
-                _, res = evaluate_model(HFScorer(model, tok, args.batch_size), [et], n_boot=1000)
+                built = tasks_from_specs([str(paths[shape])], args.examples, 0)
+                _, res = evaluate_model(HFScorer(model, tok, args.batch_size), built, n_boot=1000)
                 ours_t.append(time.perf_counter() - t0)
                 t0 = time.perf_counter()
                 out = simple_evaluate(model=lm, tasks=[f"emergelab_bench_{shape}"],

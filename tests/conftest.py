@@ -46,3 +46,18 @@ variant = "reversed"
 options = {digits = 2}
 n_eval = 30
 """
+
+
+@pytest.fixture(scope="session")
+def slow_reference(tmp_path_factory) -> tuple[Path, Path]:
+    """SLOW_RUN trained and evaluated failure-free in this process with one thread, the threads
+    the kill tests' runs use: (config path, run directory). Shared by the local pool's and the
+    Ray backend's kill tests."""
+    from emergelab.config import load_config
+    from emergelab.execute import InProcess
+    from emergelab.pipeline import run_any
+
+    d = tmp_path_factory.mktemp("slow_reference")
+    (d / "slow.toml").write_text(SLOW_RUN)
+    run_any(load_config(d / "slow.toml"), d / "clean", quiet=True, backend=InProcess(1))
+    return d / "slow.toml", d / "clean"

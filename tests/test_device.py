@@ -109,3 +109,20 @@ def test_gpu_preset_spans_two_decades_and_its_bench_runs_on_the_cpu():
     row = bench.measure(ms[0], mix, small.train, torch.device("cpu"), steps=2)
     assert row["tokens_per_s"] > 0 and row["kernels"] == "fp32+sdpa"
     json.dumps(row)  # what --json prints
+
+
+def test_auto_batch_size_halves_until_a_batch_fits():
+    from emergelab.evaluate.batch_size import largest_fitting
+
+    tried = []
+
+    def fits_up_to_100(size):
+        tried.append(size)
+        if size > 100:
+            raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    assert largest_fitting(fits_up_to_100, 512) == 64 and tried == [512, 256, 128, 64]
+    with pytest.raises(ValueError):  # anything but running out of memory is not swallowed
+        largest_fitting(lambda size: (_ for _ in ()).throw(ValueError("shape")), 8)
+    with pytest.raises(UserError, match="not even one example fits"):
+        largest_fitting(lambda size: (_ for _ in ()).throw(MemoryError()), 4)

@@ -116,6 +116,12 @@ def test_scores_do_not_depend_on_batch_size(trained, tmp_path, which):
     model, tok = load_hf_model(path)
     tasks = tasks_from_specs(["add1", "word_problem/cot", str(_mc_file(tmp_path))], 25, 0)
     runs = [evaluate_model(HFScorer(model, tok, bs), tasks, n_boot=20)[0] for bs in (1, 4, 32)]
+    from emergelab.evaluate.batch_size import auto_batch_size
+
+    auto = HFScorer(model, tok, 1)
+    auto.batch_size = auto_batch_size(auto, tasks)  # --batch-size auto: the largest that fits
+    assert auto.batch_size >= 32
+    runs.append(evaluate_model(auto, tasks, n_boot=20)[0])
     for samples in runs[1:]:
         for s1, s in zip(runs[0], samples):
             assert s["generated"] == s1["generated"]
@@ -242,3 +248,70 @@ def test_lmeval_runs_our_exported_tasks_and_agrees(trained, tmp_path):
         assert len(lm) == len(got)
         for s in lm:
             assert s["resps"][0][0] == got[s["doc"]["prompt"]], (task, s["doc"])
+
+
+def test_lmeval_builds_our_few_shot_prompts(trained, tmp_path):
+    """`export lmeval-tasks --shots 3` and a plain `lm_eval --tasks emergelab_add1`: the harness
+    builds, example by example, the prompt `eval --shots 3` scored, and the same exact match."""
+    import os
+    import subprocess
+    import sys
+
+    pytest.importorskip("lm_eval")
+    _, hf_dir = trained
+    r = run_cli("export", "lmeval-tasks", tmp_path / "tasks", "--tasks", "add1", "--n", "40",
+                "--shots", "3")
+    assert r.returncode == 0, r.stderr
+    evaluate_models([str(hf_dir)], ["add1"], tmp_path / "ours", n=40, n_boot=20, shots=[3])
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+    p = subprocess.run([sys.executable, "-m", "lm_eval", "--model", "hf", "--model_args",
+                        f"pretrained={hf_dir},dtype=float32", "--device", "cpu", "--include_path",
+                        str(tmp_path / "tasks"), "--tasks", "emergelab_add1", "--batch_size", "8",
+                        "--output_path", str(tmp_path / "lm"), "--log_samples"],
+                       capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600)
+    assert p.returncode == 0, p.stderr[-2000:]
+    samples = read_samples(tmp_path / "ours")
+    assert set(samples["shots"]) == {3}
+    ours = dict(zip(samples["example_id"], samples["prompt"]))
+    lm = [json.loads(x) for x in next((tmp_path / "lm").rglob("samples_emergelab_add1_*.jsonl"))
+          .read_text().splitlines()]
+    assert len(lm) == len(ours) >= 15  # add1's held-out split: ~20 of its 100 sums
+    same = sum(s["arguments"]["gen_args_0"]["arg_0"] == ours[s["doc_id"]] for s in lm)
+    assert same == len(ours), lm[0]["arguments"]
+    assert all(ours[i].count("\n") == 3 for i in ours)  # three demonstrations, then the question
+    theirs = json.loads(next((tmp_path / "lm").rglob("results_*.json")).read_text())["results"]
+    em = read_results(tmp_path / "ours").set_index(["task", "metric"])["value"]["add1", "exact_match"]
+    assert abs(theirs["emergelab_add1"]["exact_match,none"] - em) <= 0.02
+
+
+def test_token_metrics_and_their_baselines_are_in_the_models_tokens(tmp_path):
+    """A BPE model's token metrics count its tokens, and so do their baselines: the per-token
+    log-probability baseline divides each answer's uniform-guess total by the answer's BPE
+    tokens, and the edit distance is over BPE tokens (checked by a plain dynamic programme)."""
+    import math
+
+    path = _tiny_bpe_llama(tmp_path)
+    evaluate_models([str(path)], ["add/reversed"], tmp_path / "ev", n=30, n_boot=20)
+    _, tok = load_hf_model(path)
+    res = read_results(tmp_path / "ev").set_index("metric")
+    task = build_task("add", "reversed")
+    examples = task.eval_set(30, 0)
+    k = len(task.answer_alphabet()) + 1
+    n_tok = [len(tok(e.target, add_special_tokens=False)["input_ids"]) for e in examples]
+    assert any(n != len(e.target) for n, e in zip(n_tok, examples))  # BPE merges digits
+    want = sum(-len(e.target) * math.log(k) / n for e, n in zip(examples, n_tok)) / len(examples)
+    assert res.loc["target_logprob_mean", "baseline"] == pytest.approx(want)
+
+    def dp(a, b):
+        row = list(range(len(b) + 1))
+        for i, x in enumerate(a, 1):
+            prev, row[0] = row[0], i
+            for j, y in enumerate(b, 1):
+                prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (x != y))
+        return row[-1]
+
+    samples = read_samples(tmp_path / "ev")
+    ids = [dp(tok(g, add_special_tokens=False)["input_ids"],
+              tok(t, add_special_tokens=False)["input_ids"])
+           for g, t in zip(samples["generated"], samples["target"])]
+    assert res.loc["token_edit_distance", "value"] == pytest.approx(np.mean(ids))

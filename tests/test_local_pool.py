@@ -85,7 +85,7 @@ def _alive(pid: int) -> bool:
 
 
 @linux_only
-def test_killed_worker_is_one_line_and_the_rerun_loses_nothing(tmp_path):
+def test_killed_worker_is_one_line_and_the_rerun_loses_nothing(tmp_path, slow_reference):
     proc, out, workers = _start_slow_run(tmp_path)
     os.kill(workers[0], signal.SIGKILL)
     _, err = proc.communicate(timeout=120)
@@ -101,13 +101,7 @@ def test_killed_worker_is_one_line_and_the_rerun_loses_nothing(tmp_path):
                            capture_output=True, text=True, timeout=600)
     assert rerun.returncode == 0, rerun.stderr
     # the resumed run ends exactly where one that was never killed ends (same kernels, threads)
-    from emergelab.config import load_config
-
-    (tmp_path / "clean").mkdir()
-    shutil.copy(out / "kernels.json", tmp_path / "clean" / "kernels.json")
-    run_any(load_config(tmp_path / "slow.toml"), tmp_path / "clean", quiet=True,
-            backend=InProcess())
-    assert _table(out, read_results).equals(_table(tmp_path / "clean", read_results))
+    assert _table(out, read_results).equals(_table(slow_reference[1], read_results))
 
 
 @linux_only

@@ -16,15 +16,10 @@ import pytest
 
 ray = pytest.importorskip("ray")
 
-from emergelab.config import load_config  # noqa: E402
 from emergelab.errors import UserError  # noqa: E402
-from emergelab.execute import InProcess  # noqa: E402
 from emergelab.execute.ray_cluster import check_run_dir  # noqa: E402
-from emergelab.pipeline import run_any  # noqa: E402
 from emergelab.store import read_results, read_samples  # noqa: E402
 from emergelab.train.schedule import checkpoint_steps  # noqa: E402
-
-from .conftest import SLOW_RUN  # noqa: E402
 
 linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 
@@ -43,16 +38,6 @@ def cluster():
     c.wait_for_nodes()
     yield c, nodes
     c.shutdown()
-
-
-@pytest.fixture(scope="module")
-def reference(tmp_path_factory):
-    """A failure-free run of SLOW_RUN in this process with one thread (the Ray runs' threads):
-    (config path, run directory)."""
-    d = tmp_path_factory.mktemp("reference")
-    (d / "slow.toml").write_text(SLOW_RUN)
-    run_any(load_config(d / "slow.toml"), d / "clean", quiet=True, backend=InProcess(1))
-    return d / "slow.toml", d / "clean"
 
 
 def _start(cfg: Path, out: Path, address: str, *extra: str) -> subprocess.Popen:
@@ -114,9 +99,9 @@ def _assert_complete_and_equal(out: Path, clean: Path) -> None:
 
 
 @linux_only
-def test_killed_ray_worker_is_retried_and_resumes(cluster, reference, tmp_path):
+def test_killed_ray_worker_is_retried_and_resumes(cluster, slow_reference, tmp_path):
     c, _ = cluster
-    cfg, clean = reference
+    cfg, clean = slow_reference
     out = tmp_path / "run"
     proc = _start(cfg, out, c.address)
     _wait_for_checkpoint(proc, out, MEMBERS[1:])
@@ -129,9 +114,9 @@ def test_killed_ray_worker_is_retried_and_resumes(cluster, reference, tmp_path):
 
 
 @linux_only
-def test_removed_node_its_member_resumes_elsewhere(cluster, reference, tmp_path):
+def test_removed_node_its_member_resumes_elsewhere(cluster, slow_reference, tmp_path):
     c, nodes = cluster
-    cfg, clean = reference
+    cfg, clean = slow_reference
     out = tmp_path / "run"
     proc = _start(cfg, out, c.address)
     _wait_for_checkpoint(proc, out)  # both members train, one on each worker node
@@ -149,10 +134,10 @@ def test_removed_node_its_member_resumes_elsewhere(cluster, reference, tmp_path)
 
 
 @linux_only
-def test_worker_dying_past_its_retries_is_one_line_and_rerun_resumes(cluster, reference,
+def test_worker_dying_past_its_retries_is_one_line_and_rerun_resumes(cluster, slow_reference,
                                                                     tmp_path):
     c, _ = cluster
-    cfg, clean = reference
+    cfg, clean = slow_reference
     out = tmp_path / "run"
     proc = _start(cfg, out, c.address, "--retries", "0")
     _wait_for_checkpoint(proc, out, MEMBERS[1:])

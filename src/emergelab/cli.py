@@ -38,8 +38,11 @@ def _run_and_report(cfg, out: Path, quiet: bool, probes=None, stop_on_alert: boo
                     retries: int | None = None, device: str = "auto") -> None:
     from .execute import backend_named
 
+    from .device import resolve_device
+
     chosen = backend_named(backend, workers, threads, address, retries)
     chosen.check()  # bad options end here, in a second, before the heavy imports below
+    resolve_device(device)
 
     from .analysis import analyze as analyze_source
     from .pipeline import run_any
@@ -172,6 +175,55 @@ def _split_list(text: str) -> list[str]:
     return [t.strip() for t in text.split(",") if t.strip()]
 
 
+def _analyze_shots(source: Path, where: str | None, json_out: bool) -> None:
+    """In-context learning over shots: each model's score at k shots, the gain over 0-shot."""
+    from itertools import groupby
+
+    from rich.table import Table
+
+    from .analysis.in_context import emerges_at, shot_gains
+    from .report.plots import _task_label
+
+    gains = shot_gains(source, where)
+    if json_out:
+        _print_json([g.to_json() for g in gains])
+        return
+
+    def curve(g):
+        return (g.family, g.task, g.variant, g.metric, g.shots)
+
+    table = Table(title=f"Few-shot gain over 0-shot (k-shot minus 0-shot) in {source}")
+    for col in ("curve", "k", "model", "params", "0-shot", "k-shot", "gain [95% CI]"):
+        table.add_column(col, overflow="fold")
+    lines = []
+    for key, grp in groupby(gains, key=curve):
+        grp = list(grp)
+        name = " ".join(str(v) for v in (key[0], _task_label(key[1], key[2]), key[3]) if v)
+        for g in sorted(grp, key=lambda g: g.params or 0):
+            ci = f" [{g.gain_ci[0]:+.2f}, {g.gain_ci[1]:+.2f}]" if g.gain_ci else ""
+            table.add_row(name, str(g.shots), g.model, f"{g.params:,.0f}" if g.params else "",
+                          f"{g.zero_shot:.2f}", f"{g.score:.2f}", f"{g.gain:+.2f}{ci}")
+        at = emerges_at(grp)
+        lines.append(f"{name} at {key[4]} shots: " + (
+            f"the gain is positive from {at:,.0f} parameters up" if at else
+            "no size range with a positive gain (interval above zero)"))
+    console.print(table)
+    for line in lines:
+        console.print(f"- {line}", highlight=False)
+
+
+def _shot_list(text: str) -> list[int]:
+    try:
+        shots = [int(x) for x in _split_list(text)]
+    except ValueError:
+        raise UserError(f"--shots takes whole numbers, as in 0,1,4 (not {text!r})") from None
+    if not shots:
+        raise UserError("--shots names no number")
+    if min(shots) < 0:
+        raise UserError(f"--shots must be 0 or more, not {min(shots)}")
+    return shots
+
+
 @app.command("eval")
 def eval_cmd(model: list[str] = typer.Option(..., "--model", help="a local Hugging Face model "
                                              "directory or one of our checkpoints; repeat it or "
@@ -180,24 +232,46 @@ def eval_cmd(model: list[str] = typer.Option(..., "--model", help="a local Huggi
                                         "(add1, add/reversed) or task files (BIG-bench .json, .jsonl)"),
              out: Path = typer.Option(..., help="output directory (results/, samples/); resumes"),
              n: int = typer.Option(200, "--n", min=1, help="examples per task"),
-             batch_size: int = typer.Option(32, min=1, help="examples per forward pass (scores "
+             batch_size: str = typer.Option("32", help="examples per forward pass, or auto: the "
+                                            "largest that fits, found once per model (scores "
                                             "do not depend on it)"),
              seed: int = typer.Option(0, help="seed of the held-out examples and intervals"),
              device: str = typer.Option("auto", help=DEVICE_HELP),
              dtype: Optional[str] = typer.Option(None, help="weights' dtype: float32, bfloat16, "
                                                  "float16 (default: bfloat16 on CUDA, else "
-                                                 "float32)")) -> None:
+                                                 "float32)"),
+             shots: str = typer.Option("0", help="demonstrations before each question, e.g. "
+                                       "0,1,4: each task is scored at every count (few-shot "
+                                       "examples: a seeded set from the task's train split)"),
+             limit: Optional[int] = typer.Option(None, help="at most N examples per task "
+                                                 "(lm-eval's --limit)"),
+             family: Optional[str] = typer.Option(None, help="the models' family (default: "
+                                                  "from each directory name, keeping -deduped, "
+                                                  "-instruct, -chat variants apart)")) -> None:
     """Score existing models on our tasks with our metrics, into a results table."""
+    # options checked first: a mistyped flag is one line in a second, not after the imports
+    names = _split_list(tasks_)
+    if not names:
+        raise UserError("--tasks names no task")
+    if batch_size != "auto" and not (batch_size.isdigit() and int(batch_size) >= 1):
+        raise UserError(f"--batch-size takes a number of at least 1 or 'auto', not {batch_size!r}")
+    shot_counts = _shot_list(shots)
+    if limit is not None and limit < 1:
+        raise UserError(f"--limit must be at least 1, not {limit}")
+    from .device import resolve_device
+
+    resolve_device(device)
+
     from .evaluate.external import evaluate_models
     from .report.summary import eval_table
     from .store import read_results
 
-    names = _split_list(tasks_)
-    if not names:
-        raise UserError("--tasks names no task")
-    written = evaluate_models(model, names, out, n=n, batch_size=batch_size, seed=seed,
+    written = evaluate_models(model, names, out, n=n,
+                              batch_size=batch_size if batch_size == "auto" else int(batch_size),
+                              seed=seed,
                               on_model=lambda m: err_console.print(f"eval {m}", highlight=False),
-                              device=device, dtype=dtype)
+                              device=device, dtype=dtype, shots=shot_counts, limit=limit,
+                              family=family)
     results = read_results(out)
     console.print(eval_table(results))
     console.print(f"results: {out / 'results'} ({len(written)} models evaluated now)")
@@ -225,13 +299,17 @@ def export_lmeval_cmd(out_dir: Path = typer.Argument(..., help="directory for th
                       tasks_: str = typer.Option(..., "--tasks", help="comma-separated task names "
                                                  "or task files"),
                       n: int = typer.Option(200, "--n", min=1, help="examples per task"),
-                      seed: int = typer.Option(0, help="seed of the held-out examples")) -> None:
+                      seed: int = typer.Option(0, help="seed of the held-out examples"),
+                      shots: int = typer.Option(0, help="demonstrations before each question: "
+                                                "the same ones `eval --shots K` uses")) -> None:
     """Our tasks as lm-evaluation-harness task YAML with local JSONL data."""
     from .evaluate.external import tasks_from_specs
     from .tasks.lmeval_export import export_lmeval_tasks, lmeval_name
 
+    if shots < 0:
+        raise UserError(f"--shots must be 0 or more, not {shots}")
     eval_tasks = tasks_from_specs(_split_list(tasks_), n, seed)
-    for path in export_lmeval_tasks(eval_tasks, out_dir):
+    for path in export_lmeval_tasks(eval_tasks, out_dir, shots, seed):
         console.print(f"wrote {path}")
     names = ",".join(lmeval_name(et.task) for et in eval_tasks)
     console.print(f"run:     lm_eval --model hf --model_args pretrained=MODEL_DIR "
@@ -476,7 +554,8 @@ def report(source: Path = typer.Argument(..., help="a run dir, a suite, or any r
 def analyze(source: Path = typer.Argument(..., help="results CSV/Parquet, a run dir, or a dir of "
                                                      "lm-evaluation-harness JSON"),
             x: Optional[str] = typer.Option(None, help="scale column (default params_nonembed, "
-                                                       "else params)"),
+                                                       "else params); `shots`: in-context "
+                                                       "learning, the few-shot gain per model"),
             where: Optional[str] = typer.Option(None, help="DuckDB SQL expression to filter rows"),
             backtest: int = typer.Option(0, min=0, help="forecast the largest K points from the "
                                                         "rest (as `predict` does), report the "
@@ -506,6 +585,9 @@ def analyze(source: Path = typer.Argument(..., help="results CSV/Parquet, a run 
     from .report.plots import _task_label
 
     _ensure_dir(plot)
+    if x == "shots":
+        _analyze_shots(source, where, json_out)
+        return
     a = analyze_source(source, x=x, where=where, pool_families=pool, backtest=backtest,
                        hard_width=hard_width, useful=useful, arms=arms, ci_level=ci_level)
     for note in a.notes:

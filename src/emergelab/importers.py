@@ -40,8 +40,13 @@ def params_from_name(name: str) -> float | None:
 
 
 def family_of(model_name: str) -> str:
-    """'pythia-410m-deduped' -> 'pythia': the name up to its size."""
-    return re.sub(r"-?" + _SIZE.pattern + r".*$", "", model_name, flags=re.IGNORECASE) or model_name
+    """The name less its size and checkpoint step: 'pythia-410m' -> 'pythia', but
+    'pythia-410m-deduped' -> 'pythia-deduped' and 'Qwen2.5-0.5B-Instruct' -> 'Qwen2.5-Instruct':
+    a variant trained or tuned differently is another family, never merged with the base."""
+    name = model_name.rsplit("/", 1)[-1]
+    name = re.sub(r"[-_]?step[-_]?\d+", "", name, flags=re.IGNORECASE)
+    name = re.sub(r"[-_]?\d+(?:\.\d+)?[kmbt](?=$|[-_])", "", name, count=1, flags=re.IGNORECASE)
+    return name.strip("-_") or model_name
 
 
 def read_lmeval_dir(directory: Path) -> pd.DataFrame:

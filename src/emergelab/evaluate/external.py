@@ -10,6 +10,7 @@ from __future__ import annotations
 import glob
 import json
 import re
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -43,8 +44,13 @@ def expand_models(specs: list[str]) -> list[Path]:
     return out
 
 
-def tasks_from_specs(specs: list[str], n: int, seed: int) -> list[EvalTask]:
-    """Task names (`add1`, `add/reversed`) or task files (BIG-bench .json, .jsonl)."""
+def tasks_from_specs(specs: list[str], n: int, seed: int,
+                     shots: list[int] | None = None) -> list[EvalTask]:
+    """Task names (`add1`, `add/reversed`) or task files (BIG-bench .json, .jsonl), each at
+    every number of shots (default: zero-shot only)."""
+    shots = shots if shots is not None else [0]
+    if not shots or len(set(shots)) != len(shots):
+        raise UserError(f"--shots must list distinct numbers ({shots})")
     tasks = []
     for spec in specs:
         if is_task_file(spec):
@@ -52,9 +58,8 @@ def tasks_from_specs(specs: list[str], n: int, seed: int) -> list[EvalTask]:
         else:
             name, _, variant = spec.partition("/")
             task = build_task(name, variant or None)
-        examples = task.eval_set(n, seed)
-        tasks.append(EvalTask(task, examples, task.baselines(examples, seed)))
-    names = [t.task.id for t in tasks]
+        tasks += [EvalTask.build(task, n, seed, k) for k in shots]
+    names = [t.task.id for t in tasks if t.shots == shots[0]]
     if len(set(names)) != len(names):
         raise UserError(f"a task is given twice ({', '.join(names)})")
     return tasks
@@ -124,30 +129,48 @@ def _write_manifest(path: Path, manifest: dict) -> None:
 
 
 def evaluate_models(models: list[str], tasks: list[str], out: Path, n: int = 200,
-                    batch_size: int = 32, seed: int = 0, n_boot: int = 1000,
+                    batch_size: int | str = 32, seed: int = 0, n_boot: int = 1000,
                     on_model=None, device: str | None = None,
-                    dtype: str | None = None) -> list[Path]:
+                    dtype: str | None = None, shots: list[int] | None = None,
+                    limit: int | None = None, family: str | None = None) -> list[Path]:
     """Evaluate every model on every task into out/results and out/samples; returns the
     partitions written (models already evaluated in out are skipped). device: where the models
     run (auto: CUDA when present); dtype: their weights' dtype (default: bfloat16 on CUDA,
-    float32 elsewhere). Scores do not depend on the device at a given dtype (within 1e-4)."""
+    float32 elsewhere). Scores do not depend on the device at a given dtype (within 1e-4).
+    shots: the numbers of demonstrations to score each task at (default 0); limit: at most this
+    many examples per task (lm-eval's --limit); family: every model's family (default: from its
+    directory name, variants such as -deduped or -instruct kept apart)."""
     from ..device import resolve_device, resolve_dtype
 
+    if limit is not None and limit < 1:
+        raise UserError(f"--limit must be at least 1, not {limit}")
+    if family is not None and not family.strip():
+        raise UserError("--family names no family")
     dev = resolve_device(device)
     torch_dtype = resolve_dtype(dtype, dev)
     dtype_name = str(torch_dtype).removeprefix("torch.")
     paths = expand_models(models)
-    eval_tasks = tasks_from_specs(tasks, n, seed)
+    n = min(n, limit) if limit else n
+    eval_tasks = tasks_from_specs(tasks, n, seed, shots)
     manifest = {"tasks": tasks, "n": n, "seed": seed}  # more models may join later
     if dtype_name != "float32":  # scores depend on it: one evaluation directory, one dtype
         manifest["dtype"] = dtype_name
+    if shots and list(shots) != [0]:
+        manifest["shots"] = list(shots)
     out = Path(out)
     man_path = out / "eval.json"
     if man_path.exists() and _read_manifest(man_path) != manifest:
         raise UserError(f"{out} holds an evaluation of other tasks or settings; use another --out")
     written, ids = [], set()
     for path in paths:
-        scorer, cols = load_scorer(path, batch_size, dev, torch_dtype)
+        scorer, cols = load_scorer(path, 1 if batch_size == "auto" else batch_size, dev,
+                                   torch_dtype)
+        if batch_size == "auto":  # once per model: the largest batch that fits
+            from .batch_size import auto_batch_size
+
+            scorer.batch_size = auto_batch_size(scorer, eval_tasks)
+        if family:
+            cols["family"] = family
         if cols["model_id"] in ids:  # two directories of the same name: keep both apart
             cols["model_id"] = f"{path.parent.name}-{path.name}"
         ids.add(cols["model_id"])
@@ -156,8 +179,12 @@ def evaluate_models(models: list[str], tasks: list[str], out: Path, n: int = 200
             continue
         if on_model:
             on_model(cols["model_id"])
+        scored = eval_tasks
+        if not getattr(scorer, "char_level", False):  # baselines in this model's tokens
+            scored = [replace(et, baselines=et.task.baselines(et.examples, seed, scorer.tokenize))
+                      for et in eval_tasks]
         try:
-            samples, results = evaluate_model(scorer, eval_tasks, seed=seed, n_boot=n_boot)
+            samples, results = evaluate_model(scorer, scored, seed=seed, n_boot=n_boot)
         except ValueError as err:  # e.g. a character our tokenizer cannot represent
             raise UserError(f"{path}: {err}") from None
         if not man_path.exists():  # written with the first results, never before

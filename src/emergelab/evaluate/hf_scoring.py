@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from ..device import device_of
+from .scoring import cut_at_stop, stops_for
 from ..errors import UserError
 from ..tasks import Example
 
@@ -79,6 +80,10 @@ class HFScorer:
         self._logits_to_keep = "logits_to_keep" in inspect.signature(model.forward).parameters
 
     # -- tokenisation -------------------------------------------------------------------------
+    def tokenize(self, text: str) -> list[int]:
+        """This model's tokens of a text: the unit of its token metrics and their baselines."""
+        return self.tok(text, add_special_tokens=False)["input_ids"]
+
     def _encode_prompt(self, prompt: str) -> list[int]:
         ids = self._prompt_ids.get(prompt)
         if ids is None:
@@ -219,12 +224,15 @@ class HFScorer:
         return self._newline_ids
 
     @torch.no_grad()
-    def generate(self, prompts: list[str], targets: list[str]) -> list[str]:
+    def generate(self, prompts: list[str], targets: list[str], budget=None,
+                 stop_strings: tuple[str, ...] = ()) -> list[str]:
+        """budget(longest target in this model's tokens) -> new tokens allowed."""
         one_line = not any("\n" in t for t in targets)
         stop = set(self._stop_ids()) if one_line else set()
         if self.tok.eos_token_id is not None:
             stop.add(self.tok.eos_token_id)
-        max_new = max(len(self.tok(t, add_special_tokens=False)["input_ids"]) for t in targets) + 2
+        longest = max(len(self.tok(t, add_special_tokens=False)["input_ids"]) for t in targets)
+        max_new = budget(longest) if budget else 2 * longest + 8
         results: list = [None] * len(prompts)
         order = sorted(range(len(prompts)), key=lambda i: -len(self._encode_prompt(prompts[i])))
         for b in range(0, len(order), self.batch_size):
@@ -233,7 +241,7 @@ class HFScorer:
             gen = self._greedy(enc, max_new, stop)
             for i, g in zip(idxs, gen):
                 text = self.tok.decode(g, skip_special_tokens=True)
-                results[i] = text.split("\n", 1)[0] if one_line else text
+                results[i] = cut_at_stop(text, stops_for(targets, stop_strings))
         return results
 
     def _greedy(self, enc: list[list[int]], max_new: int, stop: set[int]) -> list[list[int]]:

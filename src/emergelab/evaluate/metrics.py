@@ -23,13 +23,14 @@ def levenshtein(a, b) -> int:
     return Levenshtein.distance(a, b)
 
 
-def example_metrics(answer_pred: str, answer_true: str, generated: str, target: str,
+def example_metrics(answer_pred: str, answer_true: str, generated, target,
                     token_logprobs: list[float], token_hits: list[bool]) -> dict[str, float]:
     """All metrics of one example.
 
     answer_pred/answer_true are the normalised final answers (exact match compares them);
-    generated/target are the raw strings whose characters are the tokens compared by edit
-    distance; token_logprobs/token_hits are teacher-forced over the target's tokens.
+    generated/target are the raw outputs as the scorer's tokens (a string is its characters:
+    our GPT's tokens), compared by edit distance; token_logprobs/token_hits are teacher-forced
+    over the target's tokens.
     """
     dist = levenshtein(generated, target)
     n_tok = max(1, len(target))

@@ -41,8 +41,10 @@ def teacher_forced(model, examples: list[Example], tok: CharTokenizer,
 
 @torch.no_grad()
 def greedy_generate(model, prompts: list[str], tok: CharTokenizer, max_new_tokens: int,
-                    batch_size: int = 256) -> list[str]:
-    """Greedy continuation of each prompt up to the end token or max_new_tokens."""
+                    batch_size: int = 256, stop: tuple[str, ...] = ()) -> list[str]:
+    """Greedy continuation of each prompt up to the end token, a stop string or max_new_tokens;
+    the text is cut before the first stop string."""
+    stop_ids = {tok.stoi[s] for s in stop if len(s) == 1 and s in tok.stoi}
     block = model.cfg.block_size
     device = device_of(model)
     results: list[str] = []
@@ -62,14 +64,29 @@ def greedy_generate(model, prompts: list[str], tok: CharTokenizer, max_new_token
             nxt = torch.where(done, torch.full_like(nxt, tok.eos_id), nxt)
             new.append(nxt)
             done |= nxt == tok.eos_id
+            for sid in stop_ids:  # one-token stops end a row at once; longer ones are cut below
+                done |= nxt == sid
             idx = torch.cat([idx, nxt[:, None]], dim=1)
             mask = torch.cat([mask, torch.ones(len(enc), 1, dtype=torch.bool, device=device)],
                              dim=1)
             if bool(done.all()):
                 break
         gen = torch.stack(new, 1).tolist() if new else [[] for _ in enc]
-        results.extend(tok.decode(g) for g in gen)
+        results.extend(cut_at_stop(tok.decode(g), stop) for g in gen)
     return results
+
+
+def cut_at_stop(text: str, stop: tuple[str, ...]) -> str:
+    """text up to the first of the stop strings (all of it when none occurs)."""
+    cut = min((i for i in (text.find(s) for s in stop if s) if i >= 0), default=len(text))
+    return text[:cut]
+
+
+def stops_for(targets: list[str], extra: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """A newline ends one-line answers (as lm-evaluation-harness's `until`); a task's own stop
+    strings end any."""
+    one_line = not any("\n" in t for t in targets)
+    return (("\n",) if one_line else ()) + tuple(extra)
 
 
 class CharScorer:
@@ -81,13 +98,22 @@ class CharScorer:
     def __init__(self, model, batch_size: int = 256) -> None:
         self.model, self.batch_size, self.tok = model, batch_size, CharTokenizer()
 
+    @staticmethod
+    def tokenize(text: str) -> list:
+        """This scorer's tokens of a text, the unit of its token metrics: its characters."""
+        return list(text)
+
     def teacher_forced(self, examples: list[Example]) -> list[tuple[list[float], list[bool]]]:
         return teacher_forced(self.model, examples, self.tok, self.batch_size)
 
-    def generate(self, prompts: list[str], targets: list[str]) -> list[str]:
-        # one character is one token: room for the longest target, its end token and a spare
-        max_new = max(len(t) for t in targets) + 2
-        return greedy_generate(self.model, prompts, self.tok, max_new, self.batch_size)
+    def generate(self, prompts: list[str], targets: list[str], budget=None,
+                 stop: tuple[str, ...] = ()) -> list[str]:
+        """budget(longest target in tokens) -> new tokens allowed (default: Task's rule);
+        one character is one token here."""
+        longest = max(len(t) for t in targets)
+        max_new = budget(longest) if budget else 2 * longest + 8
+        return greedy_generate(self.model, prompts, self.tok, max_new, self.batch_size,
+                               stops_for(targets, stop))
 
     def choice_logprobs(self, prompt_choices: list[tuple[str, list[str]]]) -> list[list[float]]:
         """Log-likelihood of every option of every (prompt, options) pair."""

@@ -10,12 +10,20 @@ Results depend on the threads per member, never on the backend or how many run a
 from __future__ import annotations
 
 from ..errors import UserError
-from .in_process import InProcess
-from .local_pool import LocalPool
-from .member import LadderJob
-from .ray_cluster import RayCluster
 
 BACKENDS = ("local", "ray", "in-process")
+_LAZY = {"InProcess": "in_process", "LocalPool": "local_pool", "RayCluster": "ray_cluster",
+         "LadderJob": "member"}
+
+
+def __getattr__(name: str):
+    """The backends load on first use: choosing one (and its option errors) costs no torch
+    import."""
+    if name in _LAZY:
+        from importlib import import_module
+
+        return getattr(import_module(f"{__name__}.{_LAZY[name]}"), name)
+    raise AttributeError(name)
 
 
 def backend_named(name: str, workers: int | None = None, threads: int | None = None,
@@ -31,9 +39,15 @@ def backend_named(name: str, workers: int | None = None, threads: int | None = N
                         + ("Ray places members by their --threads CPUs)" if name == "ray"
                            else "members run one at a time)"))
     if name == "ray":
+        from .ray_cluster import RayCluster
+
         return RayCluster(address, threads, 3 if retries is None else retries)
     if name == "in-process":
+        from .in_process import InProcess
+
         return InProcess(threads)
+    from .local_pool import LocalPool
+
     return LocalPool(workers, threads)
 
 

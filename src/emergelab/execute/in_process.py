@@ -5,9 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from .local_pool import available_cores, check_counts
-from .member import LadderJob, run_member
+
+if TYPE_CHECKING:  # the member module imports torch: only workers need it
+    from .member import LadderJob
 
 
 @dataclass
@@ -27,6 +30,7 @@ class InProcess:
     def run(self, job: LadderJob, order: list[int],
             on_progress: Callable[[dict[str, int]], None]) -> tuple[tuple[str, int] | None, float]:
         from ..experiment import setup
+        from .member import run_member
 
         prepared = setup(job.cfg)
         counts: dict[str, int] = {}

@@ -25,9 +25,12 @@ import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ..errors import UserError
-from .member import LadderJob, run_member
+
+if TYPE_CHECKING:  # the member module imports torch: only workers need it
+    from .member import LadderJob
 
 
 # imported once, in the server, rather than by every worker: torch and our pipeline, plus what
@@ -186,6 +189,8 @@ def _worker(job: LadderJob, index: int, progress, send) -> None:
     try:
         def report(n: int) -> None:
             progress.value = n
+
+        from .member import run_member
 
         stopped, spent = run_member(job, index, report)
         send.send(("ok", stopped, spent))

@@ -21,10 +21,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import UserError
 from .local_pool import available_cores, check_counts
-from .member import LadderJob, run_member
+
+if TYPE_CHECKING:  # the member module imports torch: only workers need it
+    from .member import LadderJob
 
 REPORT_EVERY_S = 0.5  # progress messages from a member to the driver: at most this often
 
@@ -108,6 +111,8 @@ def member_task(job: LadderJob, index: int, tracker) -> tuple[int | None, float]
                 tracker.report.remote(mid, n)
             except Exception:  # noqa: BLE001 - progress is cosmetic; training goes on
                 pass
+
+    from .member import run_member
 
     return run_member(job, index, report)
 

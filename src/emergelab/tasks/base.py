@@ -50,6 +50,10 @@ class Task:
     memorisation: bool = False
     # Train on the prompt's tokens too (language-model style), not only on the answer.
     loss_on_prompt: bool = False
+    # Generation: at most this many new tokens (None: generation_budget's rule), and strings
+    # that end an answer besides the end token (a newline always does for one-line answers).
+    max_new_tokens: int | None = None
+    stop_sequences: tuple[str, ...] = ()
 
     def __init__(self, variant: str = "plain") -> None:
         if variant not in self.variants:
@@ -96,6 +100,13 @@ class Task:
             seen[ex.prompt] = ex
         return list(seen.values())
 
+    def generation_budget(self, longest_target: int) -> int:
+        """New tokens a model may generate, given the longest target in the scorer's tokens:
+        max_new_tokens when set, else twice the longest target plus 8, so a wrong answer may
+        run longer than the right one and its edit distance is not capped at the target's
+        length (the mirage argument reads the edit distance of the same outputs)."""
+        return self.max_new_tokens or 2 * longest_target + 8
+
     # -- scoring ------------------------------------------------------------------------------
     def extra_metrics(self, scorer, examples: list[Example]) -> list[dict]:
         """Task-specific result rows beyond the shared metrics (computed with a character-level
@@ -113,18 +124,23 @@ class Task:
     def answer_alphabet(self) -> str:
         return "0123456789"
 
-    def baselines(self, examples: list[Example], seed: int = 0) -> dict[str, float]:
-        """Each metric's value for a random guesser.
+    def baselines(self, examples: list[Example], seed: int = 0,
+                  tokenize=None) -> dict[str, float]:
+        """Each metric's value for a random guesser, in the scorer's units: tokenize(text) gives
+        its tokens (default: characters, our GPT's tokens; a Hugging Face model's tokenizer for
+        its evaluation, so per-token baselines are per model token as its metrics are).
 
         The guesser answers with the target of another, randomly chosen example of the same task
         (so its answers have the right length and distribution but no relation to the prompt);
         for log-probabilities it spreads probability uniformly over the answer alphabet plus the
-        end token. Monte Carlo over the given examples, seeded.
+        end token, character by character (a total that does not depend on the tokenizer; its
+        per-token mean divides by the target's tokens). Monte Carlo over the examples, seeded.
         """
         from ..evaluate.metrics import levenshtein
 
+        tokenize = tokenize or list
         rng = random.Random(f"baseline|{self.id}|{seed}")
-        targets = [e.target for e in examples]
+        targets = [tokenize(e.target) for e in examples]
         answers = [e.answer for e in examples]
         em = ed = edn = acc = 0.0
         n_draws = 0
@@ -140,12 +156,14 @@ class Task:
                 acc += sum(a == b for a, b in zip(guess_t, true_t)) / max(1, len(true_t))
                 n_draws += 1
         k = len(self.answer_alphabet()) + 1
-        lp = sum(-len(t) * math.log(k) for t in targets) / len(targets)
+        totals = [-len(e.target) * math.log(k) for e in examples]  # per answer, in characters
+        lp = sum(totals) / len(totals)
+        lp_mean = sum(t / max(1, len(tok)) for t, tok in zip(totals, targets)) / len(totals)
         return {
             "exact_match": em / n_draws,
             "token_edit_distance": ed / n_draws,
             "token_edit_distance_norm": edn / n_draws,
             "token_accuracy": acc / n_draws,
             "target_logprob": lp,
-            "target_logprob_mean": -math.log(k),
+            "target_logprob_mean": lp_mean,
         }

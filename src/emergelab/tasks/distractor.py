@@ -62,7 +62,8 @@ class Distractor(Task):
             out.append(Example(f"R:{a}+{b}=", r, r, {}, (r, p), (1.0, 0.0)))
         return out
 
-    def baselines(self, examples: list[Example], seed: int = 0) -> dict[str, float]:
+    def baselines(self, examples: list[Example], seed: int = 0,
+                  tokenize=None) -> dict[str, float]:
         # a guess that does not know which answer is which: half right, Brier 0.5, log 1/2
         import math
 

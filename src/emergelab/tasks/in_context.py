@@ -105,10 +105,11 @@ class ICLMap(Task):
     def answer_alphabet(self) -> str:
         return string.ascii_uppercase
 
-    def baselines(self, examples: list[Example], seed: int = 0) -> dict[str, float]:
+    def baselines(self, examples: list[Example], seed: int = 0,
+                  tokenize=None) -> dict[str, float]:
         """Exact match of a guesser that copies a random value shown in the context (1/k): the
         level a model reaches without induction. Other metrics as the base class."""
-        base = super().baselines(examples, seed)
+        base = super().baselines(examples, seed, tokenize)
         base["exact_match"] = sum(1 / e.meta["keys"] for e in examples) / len(examples)
         return base
 
