@@ -184,3 +184,28 @@ def test_monitor_alerts_are_listed(browser, micro_report, tmp_path):
         page.close()
     finally:
         log.unlink()
+
+
+def test_few_shot_gains_are_tabled_when_there_are_shot_counts(browser, tmp_path):
+    """Two models scored at 0 and 4 shots: the page shows the in-context-learning table, one row
+    per model, with the gain k-shot minus 0-shot; a zero-shot-only page hides the section."""
+    import pandas as pd
+
+    from emergelab.report.html import build_report
+
+    rows = []
+    for p, (zero, four) in {1e6: (0.1, 0.1), 1e8: (0.1, 0.7)}.items():
+        for k, v in ((0, zero), (4, four)):
+            for x in (p, p * 3):  # two sizes per shot count: a curve for the verdict table
+                rows.append({"family": "f", "model_id": f"m{x:g}", "params": x, "task": "t",
+                             "variant": "plain", "shots": k, "metric": "exact_match",
+                             "value": v, "ci_low": v - 0.05, "ci_high": v + 0.05})
+    pd.DataFrame(rows).to_csv(tmp_path / "r.csv", index=False)
+    page, seen = open_page(browser, build_report(tmp_path / "r.csv", tmp_path / "r.html"))
+    assert page.locator("#shots-section").is_visible()
+    table = page.locator("#shots tbody tr")
+    assert table.count() == 4
+    texts = [table.nth(i).text_content() for i in range(4)]
+    assert sum("+0.60" in t for t in texts) == 2 and sum("+0.00" in t for t in texts) == 2
+    assert seen["errors"] == []
+    page.close()

@@ -197,6 +197,19 @@ def _alerts(source: Path) -> list[dict]:
             for ev in monitor_events(source / "monitor.jsonl") if ev.get("alert")]
 
 
+def _shot_gains(source: Path) -> list[dict]:
+    """In-context learning (analysis/in_context.py) when the source holds two or more shot
+    counts: each model's gain over 0-shot at every k; empty otherwise."""
+    from ..analysis.in_context import shot_gains
+
+    try:
+        gains = shot_gains(source)
+    except UserError:  # zero-shot only: no section
+        return []
+    return [{k: (_clean(v) if not isinstance(v, (list, tuple)) else [_clean(u) for u in v])
+             for k, v in g.to_json().items()} for g in gains]
+
+
 def _comparisons(source: Path, a) -> list[dict]:
     """For a suite: every pair of experiments that share a task, read as `compare` reads them."""
     from ..analysis.compare import compare_thresholds
@@ -312,6 +325,7 @@ def build_report(source: str | Path, out: str | Path, title: str | None = None) 
                       for k, v in r.to_json().items()} for r in a.results],
         "examples": _examples(source, df, a.x) if ours else {},
         "alerts": _alerts(source), "comparisons": _comparisons(source, a),
+        "shot_gains": _shot_gains(source),
         "notes": a.notes,
     }
     script, divs = components(_figures(panels, a.x, data["metrics"][0]))
