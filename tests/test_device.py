@@ -89,9 +89,9 @@ def test_run_and_eval_refuse_a_missing_device_in_one_line(tmp_path):
                  ["eval", "--model", tmp_path, "--tasks", "add1", "--out", tmp_path / "e",
                   "--device", "cuda"]):
         r = run_cli(*args)
-        assert r.returncode == 2 and r.stderr.strip().splitlines() == [
-            "error: --device cuda: no CUDA device here (this PyTorch is a CPU-only build)"
-            if torch.version.cuda is None else r.stderr.strip()]
+        lines = r.stderr.strip().splitlines()
+        assert r.returncode == 2 and len(lines) == 1, r.stderr
+        assert lines[0].startswith("error: --device cuda: no CUDA device here (this PyTorch is ")
     assert not (tmp_path / "r").exists() and not (tmp_path / "e").exists()
 
 

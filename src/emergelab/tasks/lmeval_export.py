@@ -95,15 +95,15 @@ def export_lmeval_tasks(eval_tasks, out_dir: Path, shots: int = 0, seed: int = 0
     the YAML paths. eval_tasks are zero-shot; their demonstrations are drawn here exactly as
     `eval --shots` draws them. Files are written under temporary names and renamed, so a failure
     leaves no half-written task."""
-    from .fewshot import demonstrations
     from ..store import write_atomic  # the one atomic-write helper
+    from .fewshot import demonstrations
 
     out_dir = Path(out_dir)
+    demos = {et.task.id: demonstrations(et.task, shots, seed, et.examples)
+             for et in eval_tasks}  # every task checked before anything is written
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
         written = []
-        demos = {et.task.id: demonstrations(et.task, shots, seed, et.examples)
-                 for et in eval_tasks}  # every task checked before anything is written
         for et in eval_tasks:
             name = lmeval_name(et.task)
             data = out_dir / f"{name}.jsonl"
