@@ -38,11 +38,8 @@ def _run_and_report(cfg, out: Path, quiet: bool, probes=None, stop_on_alert: boo
                     retries: int | None = None, device: str = "auto") -> None:
     from .execute import backend_named
 
-    from .device import resolve_device
-
     chosen = backend_named(backend, workers, threads, address, retries)
     chosen.check()  # bad options end here, in a second, before the heavy imports below
-    resolve_device(device)
 
     from .analysis import analyze as analyze_source
     from .pipeline import run_any
@@ -213,15 +210,12 @@ def _analyze_shots(source: Path, where: str | None, json_out: bool) -> None:
 
 
 def _shot_list(text: str) -> list[int]:
+    from .tasks.fewshot import shot_counts
+
     try:
-        shots = [int(x) for x in _split_list(text)]
+        return shot_counts([int(x) for x in _split_list(text)])
     except ValueError:
         raise UserError(f"--shots takes whole numbers, as in 0,1,4 (not {text!r})") from None
-    if not shots:
-        raise UserError("--shots names no number")
-    if min(shots) < 0:
-        raise UserError(f"--shots must be 0 or more, not {min(shots)}")
-    return shots
 
 
 @app.command("eval")
@@ -249,18 +243,12 @@ def eval_cmd(model: list[str] = typer.Option(..., "--model", help="a local Huggi
                                                   "from each directory name, keeping -deduped, "
                                                   "-instruct, -chat variants apart)")) -> None:
     """Score existing models on our tasks with our metrics, into a results table."""
-    # options checked first: a mistyped flag is one line in a second, not after the imports
     names = _split_list(tasks_)
     if not names:
         raise UserError("--tasks names no task")
     if batch_size != "auto" and not (batch_size.isdigit() and int(batch_size) >= 1):
         raise UserError(f"--batch-size takes a number of at least 1 or 'auto', not {batch_size!r}")
-    shot_counts = _shot_list(shots)
-    if limit is not None and limit < 1:
-        raise UserError(f"--limit must be at least 1, not {limit}")
-    from .device import resolve_device
-
-    resolve_device(device)
+    counts = _shot_list(shots)
 
     from .evaluate.external import evaluate_models
     from .report.summary import eval_table
@@ -270,7 +258,7 @@ def eval_cmd(model: list[str] = typer.Option(..., "--model", help="a local Huggi
                               batch_size=batch_size if batch_size == "auto" else int(batch_size),
                               seed=seed,
                               on_model=lambda m: err_console.print(f"eval {m}", highlight=False),
-                              device=device, dtype=dtype, shots=shot_counts, limit=limit,
+                              device=device, dtype=dtype, shots=counts, limit=limit,
                               family=family)
     results = read_results(out)
     console.print(eval_table(results))
@@ -306,8 +294,6 @@ def export_lmeval_cmd(out_dir: Path = typer.Argument(..., help="directory for th
     from .evaluate.external import tasks_from_specs
     from .tasks.lmeval_export import export_lmeval_tasks, lmeval_name
 
-    if shots < 0:
-        raise UserError(f"--shots must be 0 or more, not {shots}")
     eval_tasks = tasks_from_specs(_split_list(tasks_), n, seed)
     for path in export_lmeval_tasks(eval_tasks, out_dir, shots, seed):
         console.print(f"wrote {path}")
@@ -584,10 +570,15 @@ def analyze(source: Path = typer.Argument(..., help="results CSV/Parquet, a run 
     from .analysis import analyze as analyze_source
     from .report.plots import _task_label
 
-    _ensure_dir(plot)
     if x == "shots":
+        ignored = [flag for flag, on in (("--plot", plot), ("--backtest", backtest),
+                                         ("--pool-families", pool), ("--arms", arms)) if on]
+        if ignored:
+            raise UserError(f"{ignored[0]} does not apply to --x shots (a table of few-shot "
+                            "gains per model)")
         _analyze_shots(source, where, json_out)
         return
+    _ensure_dir(plot)
     a = analyze_source(source, x=x, where=where, pool_families=pool, backtest=backtest,
                        hard_width=hard_width, useful=useful, arms=arms, ci_level=ci_level)
     for note in a.notes:

@@ -36,6 +36,13 @@ class TaskConfig(Strict):
     max_new_tokens: int | None = Field(None, ge=1)
     stop: list[str] = []
 
+    @field_validator("shots")
+    @classmethod
+    def _distinct(cls, v: list[int]) -> list[int]:
+        if len(set(v)) != len(v):
+            raise ValueError(f"shots lists a count twice ({v})")
+        return v
+
 
 class LadderConfig(Strict):
     """The size ladder: one entry per member, d_model as the dial."""

@@ -11,20 +11,24 @@ from .data.mixture import Mixture
 from .data.tokenizer import CharTokenizer
 from .evaluate.runner import EvalTask
 from .models.ladder import Member, build_ladder
-from .errors import UserError
-from .tasks import build_task
+from .tasks import Task, build_task
 
 
-def build_eval_tasks(cfg: RunConfig) -> list[EvalTask]:
-    """Every task of cfg at each of its shot counts (one EvalTask per task and count)."""
-    out = []
+def build_tasks(cfg: RunConfig) -> list[Task]:
+    """One task object per entry of cfg.tasks, with its generation settings."""
+    tasks = []
     for t in cfg.tasks:
-        if len(set(t.shots)) != len(t.shots):
-            raise UserError(f"task {t.name}: shots lists a count twice ({t.shots})")
         task = build_task(t.name, t.variant, **t.options)
         task.max_new_tokens, task.stop_sequences = t.max_new_tokens, tuple(t.stop)
-        out += [EvalTask.build(task, t.n_eval, cfg.seed, k) for k in t.shots]
-    return out
+        tasks.append(task)
+    return tasks
+
+
+def build_eval_tasks(cfg: RunConfig, tasks: list[Task] | None = None) -> list[EvalTask]:
+    """Every task of cfg at each of its shot counts (one EvalTask per task and count)."""
+    tasks = tasks or build_tasks(cfg)
+    return [EvalTask.build(task, t.n_eval, cfg.seed, k)
+            for t, task in zip(cfg.tasks, tasks) for k in t.shots]
 
 
 def block_size_for(mixture: Mixture, eval_tasks: list[EvalTask]) -> int:
@@ -42,8 +46,7 @@ def ladder_members(cfg: RunConfig, block_size: int) -> list[Member]:
 def setup(cfg: RunConfig) -> tuple[list[EvalTask], Mixture, list[Member]]:
     """What every member of cfg's ladder shares: evaluation sets, training mixture, the ladder."""
     torch.manual_seed(cfg.seed)
-    eval_tasks = build_eval_tasks(cfg)
-    firsts = [sum(len(u.shots) for u in cfg.tasks[:i]) for i in range(len(cfg.tasks))]
-    mixture = Mixture([eval_tasks[i].task for i in firsts], [t.weight for t in cfg.tasks],
-                      cfg.seed)  # each task once, whatever its shot counts
+    tasks = build_tasks(cfg)
+    eval_tasks = build_eval_tasks(cfg, tasks)
+    mixture = Mixture(tasks, [t.weight for t in cfg.tasks], cfg.seed)  # each task trained once
     return eval_tasks, mixture, ladder_members(cfg, block_size_for(mixture, eval_tasks))

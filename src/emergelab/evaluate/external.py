@@ -48,9 +48,9 @@ def tasks_from_specs(specs: list[str], n: int, seed: int,
                      shots: list[int] | None = None) -> list[EvalTask]:
     """Task names (`add1`, `add/reversed`) or task files (BIG-bench .json, .jsonl), each at
     every number of shots (default: zero-shot only)."""
-    shots = shots if shots is not None else [0]
-    if not shots or len(set(shots)) != len(shots):
-        raise UserError(f"--shots must list distinct numbers ({shots})")
+    from ..tasks.fewshot import shot_counts
+
+    shots = shot_counts(shots)
     tasks = []
     for spec in specs:
         if is_task_file(spec):

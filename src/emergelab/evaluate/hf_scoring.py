@@ -18,9 +18,10 @@ import torch
 import torch.nn.functional as F
 
 from ..device import device_of
-from .scoring import cut_at_stop, stops_for
 from ..errors import UserError
 from ..tasks import Example
+from ..tasks.base import default_generation_budget
+from .scoring import cut_at_stop, stops_for
 
 
 def load_hf_model(path: Path, device="cpu", dtype: torch.dtype = torch.float32):
@@ -232,7 +233,7 @@ class HFScorer:
         if self.tok.eos_token_id is not None:
             stop.add(self.tok.eos_token_id)
         longest = max(len(self.tok(t, add_special_tokens=False)["input_ids"]) for t in targets)
-        max_new = budget(longest) if budget else 2 * longest + 8
+        max_new = (budget or default_generation_budget)(longest)
         results: list = [None] * len(prompts)
         order = sorted(range(len(prompts)), key=lambda i: -len(self._encode_prompt(prompts[i])))
         for b in range(0, len(order), self.batch_size):

@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from ..data.tokenizer import CharTokenizer
 from ..device import device_of
 from ..tasks import Example
+from ..tasks.base import default_generation_budget
 
 
 @torch.no_grad()
@@ -111,7 +112,7 @@ class CharScorer:
         """budget(longest target in tokens) -> new tokens allowed (default: Task's rule);
         one character is one token here."""
         longest = max(len(t) for t in targets)
-        max_new = budget(longest) if budget else 2 * longest + 8
+        max_new = (budget or default_generation_budget)(longest)
         return greedy_generate(self.model, prompts, self.tok, max_new, self.batch_size,
                                stops_for(targets, stop))
 

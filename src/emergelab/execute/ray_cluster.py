@@ -40,8 +40,16 @@ def _ray():
     return ray
 
 
-def _reachable(address: str, timeout: float = 5.0) -> None:
-    """One line now, rather than Ray's minute of retries, for an address nobody answers at."""
+def _address(given: str | None) -> str | None:
+    """--address, else $RAY_ADDRESS, else None (a local Ray for the run)."""
+    return given or os.environ.get("RAY_ADDRESS") or None
+
+
+def _reachable(address: str | None, timeout: float = 5.0) -> None:
+    """One line now, rather than Ray's minute of retries, for an address nobody answers at
+    ('auto' and Ray Client addresses are Ray's own to resolve)."""
+    if address is None or address == "auto" or address.startswith("ray://"):
+        return
     host, _, port = address.rpartition(":")
     if not host or not port.isdigit():
         raise UserError(f"--address {address!r}: expected HOST:PORT of a Ray head node "
@@ -59,13 +67,12 @@ def connect(address: str | None) -> bool:
     ray = _ray()
     if ray.is_initialized():
         return False
-    address = address or os.environ.get("RAY_ADDRESS") or None
+    address = _address(address)
     quiet = {"logging_level": logging.ERROR, "log_to_driver": False}
     if address is None:
         ray.init(num_cpus=available_cores(), include_dashboard=False, **quiet)
         return True
-    if address != "auto" and not address.startswith("ray://"):
-        _reachable(address)
+    _reachable(address)
     try:
         ray.init(address=address, **quiet)
     except (ConnectionError, RuntimeError, ValueError) as err:
@@ -132,15 +139,13 @@ class RayCluster:
         if self.retries < 0:
             raise UserError(f"--retries must be at least 0, not {self.retries}")
         _ray()
-        address = self.address or os.environ.get("RAY_ADDRESS")
-        if address and address != "auto" and not address.startswith("ray://"):
-            _reachable(address)
+        _reachable(_address(self.address))
 
     def plan(self, n_members: int, recorded_threads: int | None) -> int:
         return self.threads or recorded_threads or 1
 
     def describe(self) -> str:
-        return f"Ray tasks ({self.address or os.environ.get('RAY_ADDRESS') or 'local Ray'})"
+        return f"Ray tasks ({_address(self.address) or 'local Ray'})"
 
     def run(self, job: LadderJob, order: list[int],
             on_progress: Callable[[dict[str, int]], None]) -> tuple[tuple[str, int] | None, float]:

@@ -15,6 +15,11 @@ from dataclasses import dataclass, field
 TRAIN, EVAL = "train", "eval"
 
 
+def default_generation_budget(longest_target: int) -> int:
+    """Twice the longest target plus 8 tokens: room for a wrong answer longer than the right one."""
+    return 2 * longest_target + 8
+
+
 @dataclass(frozen=True)
 class Example:
     prompt: str
@@ -105,7 +110,7 @@ class Task:
         max_new_tokens when set, else twice the longest target plus 8, so a wrong answer may
         run longer than the right one and its edit distance is not capped at the target's
         length (the mirage argument reads the edit distance of the same outputs)."""
-        return self.max_new_tokens or 2 * longest_target + 8
+        return self.max_new_tokens or default_generation_budget(longest_target)
 
     # -- scoring ------------------------------------------------------------------------------
     def extra_metrics(self, scorer, examples: list[Example]) -> list[dict]:

@@ -26,10 +26,21 @@ from .base import TRAIN, Example, Task
 SEPARATOR = "\n"
 
 
+def shot_counts(shots: list[int] | None) -> list[int]:
+    """Checked shot counts (default: zero-shot only): at least one, none negative, no repeats."""
+    shots = [0] if shots is None else list(shots)
+    if not shots:
+        raise UserError("--shots names no number")
+    if min(shots) < 0:
+        raise UserError(f"--shots must be 0 or more, not {min(shots)}")
+    if len(set(shots)) != len(shots):
+        raise UserError(f"--shots lists a count twice ({','.join(map(str, shots))})")
+    return shots
+
+
 def demonstrations(task: Task, k: int, seed: int, evaluated: list[Example]) -> list[Example]:
     """k train examples of task, seeded, none of them an evaluated one."""
-    if k < 0:
-        raise UserError(f"--shots must be 0 or more, not {k}")
+    shot_counts([k])
     if k == 0:
         return []
     held = {e.prompt for e in evaluated}
