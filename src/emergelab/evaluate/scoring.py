@@ -1,7 +1,8 @@
 """Running a model on examples: batched greedy generation and teacher-forced log-likelihood.
 
-Works on anything with the `forward(idx, pad_mask)` of our GPT. Generation left-pads prompts and
-passes the padding mask, so a prompt's output does not depend on its batch neighbours.
+Works on our GPT (`forward(idx, pad_mask)`, and `decode` for generation). Generation left-pads
+prompts and passes the padding mask, so a prompt's output does not depend on its batch
+neighbours; it keeps a KV cache, so each new token runs one position, not the whole sequence.
 """
 
 from __future__ import annotations
@@ -60,18 +61,21 @@ def greedy_generate(model, prompts: list[str], tok: CharTokenizer, max_new_token
         idx, mask = idx.to(device), mask.to(device)
         done = torch.zeros(len(enc), dtype=torch.bool, device=device)
         new = []
-        for _ in range(min(max_new_tokens, block - T)):
-            nxt = model(idx, mask)[:, -1, :].argmax(-1)
+        steps = min(max_new_tokens, block - T)
+        cache = model.new_cache()
+        logits = model.decode(idx, mask, cache) if steps > 0 else None
+        real = torch.ones(len(enc), 1, dtype=torch.bool, device=device)
+        for n in range(steps):
+            nxt = logits.argmax(-1)
             nxt = torch.where(done, torch.full_like(nxt, tok.eos_id), nxt)
             new.append(nxt)
             done |= nxt == tok.eos_id
             for sid in stop_ids:  # one-token stops end a row at once; longer ones are cut below
                 done |= nxt == sid
-            idx = torch.cat([idx, nxt[:, None]], dim=1)
-            mask = torch.cat([mask, torch.ones(len(enc), 1, dtype=torch.bool, device=device)],
-                             dim=1)
-            if bool(done.all()):
+            if bool(done.all()) or n + 1 == steps:
                 break
+            mask = torch.cat([mask, real], dim=1)
+            logits = model.decode(nxt[:, None], mask, cache)
         gen = torch.stack(new, 1).tolist() if new else [[] for _ in enc]
         results.extend(cut_at_stop(tok.decode(g), stop) for g in gen)
     return results

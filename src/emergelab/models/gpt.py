@@ -2,7 +2,9 @@
 learned positions, output head tied to the token embedding.
 
 Batches may be left-padded: `forward` takes a key-padding mask and derives each row's positions
-from it, so a prompt gets the same logits whatever else shares its batch.
+from it, so a prompt gets the same logits whatever else shares its batch. `decode` is the same
+computation for generation, keeping each layer's keys and values (a KV cache) so a new token costs
+one position instead of the whole sequence again.
 """
 
 from __future__ import annotations
@@ -43,6 +45,20 @@ class GPTConfig:
         return self.params_nonembed() + (self.vocab_size + self.block_size) * self.d_model
 
 
+class LayerCache:
+    """One layer's keys and values (B, H, T, head_dim) of the positions decoded so far."""
+
+    def __init__(self) -> None:
+        self.k: torch.Tensor | None = None
+        self.v: torch.Tensor | None = None
+
+    def extend(self, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.k is not None:
+            k, v = torch.cat([self.k, k], dim=2), torch.cat([self.v, v], dim=2)
+        self.k, self.v = k, v
+        return k, v
+
+
 class SelfAttention(nn.Module):
     def __init__(self, cfg: GPTConfig) -> None:
         super().__init__()
@@ -52,8 +68,9 @@ class SelfAttention(nn.Module):
         self.kernel = "auto"  # "sdpa", "matmul" or "auto"; a speed choice, never a result change
 
     def forward(self, x: torch.Tensor, shapes: list[tuple[int, int]],
-                mask: torch.Tensor | None) -> torch.Tensor:
-        """x: (N, C), the tokens of one or more (B, T) batches packed one after another."""
+                mask: torch.Tensor | None, cache: LayerCache | None = None) -> torch.Tensor:
+        """x: (N, C), the tokens of one or more (B, T) batches packed one after another. cache
+        (one batch only): the keys and values of earlier positions, extended with these."""
         C = x.shape[-1]
         H = self.n_head
         qkv = self.qkv(x)
@@ -61,6 +78,8 @@ class SelfAttention(nn.Module):
         out = []
         for (B, T), chunk in zip(shapes, chunks):
             q, k, v = chunk.view(B, T, 3, H, C // H).permute(2, 0, 3, 1, 4)
+            if cache is not None:
+                k, v = cache.extend(k, v)
             out.append(self._attend(q, k, v, mask).transpose(1, 2).reshape(B * T, C))
         return self.proj(out[0] if len(out) == 1 else torch.cat(out))
 
@@ -75,6 +94,18 @@ class SelfAttention(nn.Module):
         if mask is None:
             return F.scaled_dot_product_attention(q, k, v, is_causal=True)
         return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+
+
+def _padded_positions(pad_mask: torch.Tensor, n_new: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Positions and attention mask (B, 1, n_new, T) of the last n_new of a left-padded batch's
+    T positions: a query may look at earlier real tokens; pad queries look at themselves (no
+    NaNs). A row's positions count its real tokens, so padding never shifts them."""
+    T = pad_mask.shape[1]
+    pos = (pad_mask.long().cumsum(1) - 1).clamp(min=0)[:, T - n_new:]
+    ones = torch.ones(T, T, dtype=torch.bool, device=pad_mask.device)
+    mask = (ones.tril() & pad_mask[:, None, :]) | torch.eye(T, dtype=torch.bool,
+                                                              device=pad_mask.device)
+    return pos, mask[:, None, T - n_new:, :]
 
 
 def _matmul_attention(q, k, v, mask: torch.Tensor | None) -> torch.Tensor:
@@ -96,8 +127,8 @@ class Block(nn.Module):
         self.out = nn.Linear(4 * cfg.d_model, cfg.d_model)
 
     def forward(self, x: torch.Tensor, shapes: list[tuple[int, int]],
-                mask: torch.Tensor | None) -> torch.Tensor:
-        x = x + self.attn(self.ln1(x), shapes, mask)
+                mask: torch.Tensor | None, cache: LayerCache | None = None) -> torch.Tensor:
+        x = x + self.attn(self.ln1(x), shapes, mask, cache)
         return x + self.out(F.gelu(self.fc(self.ln2(x))))
 
 
@@ -145,16 +176,29 @@ class GPT(nn.Module):
             pos = torch.arange(T, device=idx.device).expand(B, T)
             attn_mask = None
         else:
-            pos = (pad_mask.long().cumsum(1) - 1).clamp(min=0)
-            causal = torch.ones(T, T, dtype=torch.bool, device=idx.device).tril()
-            # a query may look at earlier real tokens; pad queries look at themselves (no NaNs)
-            attn_mask = causal & pad_mask[:, None, :]
-            attn_mask = attn_mask | torch.eye(T, dtype=torch.bool, device=idx.device)
-            attn_mask = attn_mask[:, None, :, :]
+            pos, attn_mask = _padded_positions(pad_mask, T)
         x = (self.wte(idx) + self.wpe(pos)).view(B * T, -1)
         for block in self.blocks:
             x = block(x, [(B, T)], attn_mask)
         return F.linear(self.ln_f(x), self.wte.weight).view(B, T, -1)
+
+    def new_cache(self) -> list[LayerCache]:
+        return [LayerCache() for _ in self.blocks]
+
+    def decode(self, idx: torch.Tensor, pad_mask: torch.Tensor,
+               cache: list[LayerCache]) -> torch.Tensor:
+        """Logits of the last position after the new tokens idx (B, T_new): first the prompts,
+        then one generated token at a time. pad_mask (B, T) covers every position so far, these
+        included (left padding, as in forward); cache (new_cache()) carries the earlier ones'
+        keys and values. Same values as forward() on the whole sequence, last position."""
+        B, T_new = idx.shape
+        T = pad_mask.shape[1]
+        self._check_length(T)
+        pos, attn_mask = _padded_positions(pad_mask, T_new)
+        x = (self.wte(idx) + self.wpe(pos)).view(B * T_new, -1)
+        for block, layer_cache in zip(self.blocks, cache):
+            x = block(x, [(B, T_new)], attn_mask, layer_cache)
+        return F.linear(self.ln_f(x.view(B, T_new, -1)[:, -1]), self.wte.weight)
 
     def forward_packed(self, batches: list[torch.Tensor], select: torch.Tensor) -> torch.Tensor:
         """Logits at the selected positions of several right-padded (B, T) batches of different
