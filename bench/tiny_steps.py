@@ -5,8 +5,10 @@ The old trainer is checked out into a temporary git worktree and run in a subpro
 tree's sources first on sys.path; both sides run this same timing code (train_member's signature
 is unchanged), alternating old/new ROUNDS times, and each keeps its best round. A step is timed
 from the trainer's own on_step callback between steps 20 and the last, so the untimed start
-(model build, step-0 checkpoint and validation) is left out of both. Batch building is inside the
-timer on both sides (the old trainer builds batches in the step, the new one ahead in a thread).
+(model build, step-0 checkpoint and validation) is left out of both. The old trainer builds each
+batch inside its step; the new one trains as a run does, on batches the run built once for all
+its members (data/prebuilt.py): that build is timed too, and the "amortised" column charges each
+member its share of it (the quick ladder's 8 members share one build).
 Usage: python bench/tiny_steps.py [--ref COMMIT] [--steps 150] [--rounds 3]
 """
 
@@ -25,10 +27,19 @@ sys.path.insert(0, str(Path(__file__).parent))
 from worktree import ROOT, sources_at  # noqa: E402
 
 
+SHARING_MEMBERS = 8  # members of the quick ladder that train on one set of prebuilt batches
+
+
 def measure(steps: int) -> dict[str, float]:
-    """Steps/s per member of whichever emergelab is first on sys.path."""
+    """Steps/s per member of whichever emergelab is first on sys.path (and, for trainers that
+    take prebuilt batches, "build": seconds to build them)."""
     from emergelab.config import load_preset
     from emergelab.train.loop import train_member
+
+    try:
+        from emergelab.data import prebuilt
+    except ImportError:  # trainers before prebuilt batches
+        prebuilt = None
 
     try:
         from emergelab.experiment import setup
@@ -38,13 +49,19 @@ def measure(steps: int) -> dict[str, float]:
     cfg = load_preset("quick")
     tcfg = cfg.train.model_copy(update={"steps": steps, "checkpoints": 1})
     _, mixture, members = setup(cfg)
-    out = {}
-    for m in members[:3]:
-        stamps = {}
-        with tempfile.TemporaryDirectory() as d:
-            train_member(m, mixture, tcfg, Path(d),
+    out, extra = {}, {}
+    with tempfile.TemporaryDirectory() as tmp:
+        if prebuilt is not None:
+            t = time.perf_counter()
+            prebuilt.build(mixture, steps, tcfg.batch_size, Path(tmp) / "batches")
+            out["build"] = time.perf_counter() - t
+            extra["batches"] = prebuilt.PrebuiltBatches.open(Path(tmp) / "batches",
+                                                              mixture.tok.pad_id)
+        for i, m in enumerate(members[:3]):
+            stamps = {}
+            train_member(m, mixture, tcfg, Path(tmp) / f"m{i}", **extra,
                          on_step=lambda s: stamps.setdefault(s, time.perf_counter()))
-        out[m.model_id] = (steps - 1 - 20) / (stamps[steps - 1] - stamps[20])
+            out[m.model_id] = (steps - 1 - 20) / (stamps[steps - 1] - stamps[20])
     return out
 
 
@@ -64,16 +81,25 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     args = ap.parse_args()
     best: dict[str, dict[str, float]] = {"old": {}, "new": {}}
+    builds = []
     with sources_at(args.ref) as old_src:
         for _ in range(args.rounds):
             for side, src in (("old", old_src), ("new", ROOT / "src")):
-                for mid, v in run_side(src, args.steps).items():
+                got = run_side(src, args.steps)
+                if "build" in got:
+                    builds.append(got.pop("build"))
+                for mid, v in got.items():
                     best[side][mid] = max(best[side].get(mid, 0.0), v)
+    share = min(builds) / args.steps / SHARING_MEMBERS if builds else 0.0  # s per step, per member
     print(f"reference trainer: {args.ref}; {args.steps} steps per member, best of {args.rounds}")
-    print(f"{'member':<12} {'old steps/s':>12} {'new steps/s':>12} {'ratio':>6}")
+    if builds:
+        print(f"prebuilt batches: {min(builds):.2f} s for {args.steps} batches, shared by "
+              f"{SHARING_MEMBERS} members = {share * 1e3:.2f} ms per member step")
+    print(f"{'member':<12} {'old steps/s':>12} {'new steps/s':>12} {'ratio':>6} {'amortised':>10}")
     for mid in best["old"]:
         o, n = best["old"][mid], best["new"][mid]
-        print(f"{mid:<12} {o:>12.1f} {n:>12.1f} {n / o:>6.2f}")
+        amortised = 1 / (1 / n + share)
+        print(f"{mid:<12} {o:>12.1f} {n:>12.1f} {n / o:>6.2f} {amortised / o:>10.2f}")
 
 
 if __name__ == "__main__":

@@ -110,3 +110,33 @@ def test_kernels_are_timed_once_recorded_and_reused(tmp_path):
     assert choose_kernels(members, _mixture(), pinned, tmp_path / "p.json",
                           on_measure=timed.append)["w"] == Kernels("fp32", "matmul")
     assert timed == ["m", "w"]  # nothing to choose: nothing timed
+
+
+def test_prebuilt_batches_are_the_mixtures_batches_and_train_the_same(tmp_path):
+    """The run builds its batches once for all members (data/prebuilt.py); a member trained on
+    them must end with the weights of one building each batch itself, and a build killed before
+    its index was written is redone."""
+    from emergelab.data import prebuilt
+
+    mixture = _mixture()
+    prebuilt.build(mixture, 20, CFG.batch_size, tmp_path / "b")
+    batches = prebuilt.PrebuiltBatches.open(tmp_path / "b", mixture.tok.pad_id)
+    assert len(batches) == 20
+    for step in (0, 7, 19):
+        got, want = batches.batch(step), mixture.packed_batch(step, CFG.batch_size)
+        assert got.tokens == want.tokens and len(got.groups) == len(want.groups)
+        assert torch.equal(got.select, want.select) and torch.equal(got.targets, want.targets)
+        for g, w in zip(got.groups, want.groups):
+            assert torch.equal(g.idx, w.idx) and torch.equal(g.mask, w.mask)
+    cfg = CFG.model_copy(update={"steps": 24})  # the last 4 steps build their own batches
+    train_member(_member(), mixture, cfg, tmp_path / "own")
+    train_member(_member(), mixture, cfg, tmp_path / "shared", batches=batches)
+    own, shared = list_checkpoints(tmp_path / "own"), list_checkpoints(tmp_path / "shared")
+    assert len(own) == len(shared) == CFG.checkpoints + 1
+    for (_, a), (_, b) in zip(own, shared):
+        wa, wb = _weights(a), _weights(b)
+        assert all(torch.equal(wa[k], wb[k]) for k in wa)
+    (tmp_path / "b" / prebuilt.INDEX).unlink()  # as if killed before the index was written
+    assert prebuilt.PrebuiltBatches.open(tmp_path / "b", mixture.tok.pad_id) is None
+    prebuilt.build(mixture, 20, CFG.batch_size, tmp_path / "b")
+    assert len(prebuilt.PrebuiltBatches.open(tmp_path / "b", mixture.tok.pad_id)) == 20

@@ -4,9 +4,12 @@ rebuild exactly what the driver built."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 
 from .config import RunConfig
+from .data import prebuilt
 from .data.mixture import Mixture
 from .data.tokenizer import CharTokenizer
 from .evaluate.runner import EvalTask
@@ -50,3 +53,25 @@ def setup(cfg: RunConfig) -> tuple[list[EvalTask], Mixture, list[Member]]:
     eval_tasks = build_eval_tasks(cfg, tasks)
     mixture = Mixture(tasks, [t.weight for t in cfg.tasks], cfg.seed)  # each task trained once
     return eval_tasks, mixture, ladder_members(cfg, block_size_for(mixture, eval_tasks))
+
+
+def mixture_seed(cfg: RunConfig, member: Member) -> int:
+    """The seed of the batches a member trains on: members of one seed share them."""
+    return cfg.seed * 1000 + member.seed
+
+
+def member_mixture(cfg: RunConfig, mixture: Mixture, member: Member) -> Mixture:
+    return Mixture(mixture.tasks, mixture.weights, mixture_seed(cfg, member))
+
+
+def batches_dir(cfg: RunConfig, out: Path, member: Member) -> Path:
+    return prebuilt.batches_dir(out, mixture_seed(cfg, member), cfg.train.batch_size,
+                                cfg.train.steps)
+
+
+def build_batches(cfg: RunConfig, mixture: Mixture, members: list[Member], out: Path) -> None:
+    """Build the run's training batches once for all its members (data/prebuilt.py), one set per
+    member seed; a set a previous attempt completed is kept."""
+    for member in {mixture_seed(cfg, m): m for m in members}.values():
+        prebuilt.build(member_mixture(cfg, mixture, member), cfg.train.steps,
+                       cfg.train.batch_size, batches_dir(cfg, out, member))

@@ -19,7 +19,7 @@ from .device import describe, resolve_device
 from .errors import UserError
 from .execute import LadderJob, LocalPool
 from .execute.member import logging_to
-from .experiment import setup
+from .experiment import build_batches, setup
 from .store import write_atomic
 from .train.kernels import choose_kernels, recorded_threads
 
@@ -68,7 +68,8 @@ def run(cfg: RunConfig, out: Path, quiet: bool = False, console: Console | None 
             job = LadderJob(cfg, out, tuple(m.model_id for m in members), (), threads,
                             str(dev), monitor)
             per_member = job.steps_per_member
-            bar = progress.add_task("ladder", total=len(members) * per_member)
+            bar = progress.add_task("batches", total=len(members) * per_member)
+            build_batches(cfg, mixture, members, out)
             kernels = choose_kernels(
                 members, mixture, cfg.train, out / "kernels.json", device=dev,
                 on_measure=lambda mid: progress.update(bar, description=f"time  {mid}"))

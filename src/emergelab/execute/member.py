@@ -18,6 +18,7 @@ import torch
 from .. import __version__
 from ..config import RunConfig
 from ..data.mixture import Mixture
+from ..data.prebuilt import PrebuiltBatches
 from ..evaluate.runner import EvalTask, evaluate_model
 from ..evaluate.scoring import CharScorer
 from ..models.ladder import Member
@@ -122,9 +123,13 @@ def train_and_evaluate(cfg: RunConfig, out: Path, member: Member, eval_tasks: li
     training at, or None."""
     t0 = time.time()
     report = on_progress or (lambda n: None)
-    member_mixture = Mixture(mixture.tasks, mixture.weights, cfg.seed * 1000 + member.seed)
-    stopped = train_member(member, member_mixture, cfg.train, out / "checkpoints" / member.model_id,
-                           on_step=report, monitor=monitor, kernels=kernels, device=device)
+    from ..experiment import batches_dir, member_mixture
+
+    own = member_mixture(cfg, mixture, member)
+    batches = PrebuiltBatches.open(batches_dir(cfg, out, member), own.tok.pad_id)
+    stopped = train_member(member, own, cfg.train, out / "checkpoints" / member.model_id,
+                           on_step=report, monitor=monitor, kernels=kernels, device=device,
+                           batches=batches)
     if stopped is not None:
         log.info("%s: stopped on alert at step %d", member.model_id, stopped)
         return stopped

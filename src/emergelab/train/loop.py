@@ -18,6 +18,7 @@ import torch.nn.functional as F
 
 from ..config import TrainConfig
 from ..data.mixture import Batch, Mixture
+from ..data.prebuilt import PrebuiltBatches
 from ..errors import UserError
 from ..models.gpt import GPT
 from ..models.ladder import Member
@@ -68,12 +69,16 @@ def train_member(member: Member, mixture: Mixture, cfg: TrainConfig, model_dir: 
                  on_step: Callable[[int], None] | None = None,
                  stop_at: int | None = None,
                  monitor: Callable[[str, int, GPT], bool] | None = None,
-                 kernels: Kernels | None = None, device="cpu") -> int | None:
+                 kernels: Kernels | None = None, device="cpu",
+                 batches: PrebuiltBatches | None = None) -> int | None:
     """Train one member on `device`, writing checkpoints (CPU tensors, so any device resumes or
     evaluates them) to model_dir; resumes if a train_state exists.
 
     kernels: the precision and attention kernel to train with, as measured for this member's
     shape (train/kernels.py); None takes train.precision and train.attention as they stand.
+
+    batches: the mixture's batches built ahead (data/prebuilt.py); steps beyond them, or all
+    steps without them, build their batch from the mixture here.
 
     stop_at ends the loop early after that step's work (as a kill would), for resume tests.
     monitor(model_id, step, model) runs after every step; when it returns True a checkpoint is
@@ -117,9 +122,10 @@ def train_member(member: Member, mixture: Mixture, cfg: TrainConfig, model_dir: 
         checkpoint(0)
     model.train()
     for step in range(start, cfg.steps):
-        # built here, not in a background thread: the thread's Python holds the GIL the step's
-        # own dispatch needs (measured slower), and in a pool every core is busy anyway
-        batch = mixture.packed_batch(step, cfg.batch_size).to(device)
+        # prebuilt, or built here (not in a background thread: its Python holds the GIL the
+        # step's own dispatch needs, measured slower, and in a pool every core is busy anyway)
+        batch = (batches.batch(step) if batches is not None and step < len(batches)
+                 else mixture.packed_batch(step, cfg.batch_size)).to(device)
         for g in opt.param_groups:
             g["lr"] = lr_at(step, cfg.lr, cfg.steps, cfg.warmup_steps, cfg.min_lr_ratio)
         train_step(model, opt, batch, autocast, cfg.grad_clip)
