@@ -5,7 +5,9 @@ so the same run measures that matmul here and reports wall x (GFLOP/s here / 235
 machine gets proportionally more time. With --ref COMMIT the demo as it was at that commit runs
 too (from a temporary git worktree, in a subprocess with that tree's sources), for before/after.
 Both demos run with their own defaults, one after the other, on an otherwise idle machine.
-Usage: python bench/demo_time.py [--ref 71e1f88] [--reps 20]
+Each demo starts with an empty machine cache of kernel choices (a first run on this machine);
+--warm also times the current demo again with the cache its first run left (a later run here).
+Usage: python bench/demo_time.py [--ref 71e1f88] [--reps 20] [--warm]
 """
 
 from __future__ import annotations
@@ -40,8 +42,8 @@ def matmul_gflops(n: int = 1024, reps: int = 20, threads: int = 2) -> float:
     return 2 * n**3 * reps / best / 1e9
 
 
-def demo_seconds(src: Path, out: Path) -> float:
-    env = {**os.environ, "PYTHONPATH": str(src)}
+def demo_seconds(src: Path, out: Path, cache: Path) -> float:
+    env = {**os.environ, "PYTHONPATH": str(src), "EMERGELAB_CACHE_DIR": str(cache)}
     t = time.perf_counter()
     subprocess.run([sys.executable, "-m", "emergelab", "demo", "--out", str(out), "--quiet"],
                    env=env, check=True, capture_output=True, cwd=src.parent)
@@ -52,6 +54,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--ref", default=None, help="also time the demo at this commit")
     ap.add_argument("--reps", type=int, default=20)
+    ap.add_argument("--warm", action="store_true",
+                    help="time the current demo a second time, with its first run's kernel cache")
     args = ap.parse_args()
     speed = matmul_gflops(reps=args.reps)
     scale = speed / REFERENCE_GFLOPS
@@ -61,8 +65,11 @@ def main() -> None:
         sides = [("now", ROOT / "src")]
         if args.ref:
             sides.insert(0, (args.ref, stack.enter_context(sources_at(args.ref))))
+        if args.warm:
+            sides.append(("now/warm", ROOT / "src"))
         for name, src in sides:
-            wall = demo_seconds(src, Path(tmp) / f"demo-{name}")
+            cache = Path(tmp) / ("cache-now" if name.startswith("now") else f"cache-{name}")
+            wall = demo_seconds(src, Path(tmp) / f"demo-{name.replace('/', '-')}", cache)
             print(f"demo at {name:>8}: {wall:6.1f} s here, {wall * scale:6.1f} s scaled")
     print(f"matmul re-measured after: {matmul_gflops(reps=args.reps):.0f} GFLOP/s")
 

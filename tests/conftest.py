@@ -6,6 +6,13 @@ import pytest
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 
 
+@pytest.fixture(autouse=True)
+def own_machine_cache(tmp_path_factory, monkeypatch):
+    """Each test its own, empty, machine cache of kernel choices (train/kernels.py): tests never
+    read the developer's, nor each other's (subprocesses inherit the variable)."""
+    monkeypatch.setenv("EMERGELAB_CACHE_DIR", str(tmp_path_factory.mktemp("machine_cache")))
+
+
 @pytest.fixture
 def shared_data() -> Path:
     path = SHARED / "data"

@@ -1,3 +1,4 @@
+import json
 import math
 
 import pytest
@@ -94,7 +95,7 @@ def test_training_lowers_validation_loss(tmp_path):
     assert last["flops"] == 6 * last["params_nonembed"] * last["tokens"]
 
 
-def test_kernels_are_timed_once_recorded_and_reused(tmp_path):
+def test_kernels_are_timed_once_recorded_and_reused(tmp_path, monkeypatch):
     from emergelab.train.kernels import Kernels, choose_kernels
 
     members = [_member(), Member("m2", 4, _member().config),  # same shape: timed once
@@ -106,10 +107,19 @@ def test_kernels_are_timed_once_recorded_and_reused(tmp_path):
     assert all(isinstance(k, Kernels) for k in first.values())
     again = choose_kernels(members, _mixture(), CFG, path, on_measure=timed.append)
     assert again == first and timed == ["m", "w"]  # a resumed run measures nothing
+    # another run on this machine takes the choices from its cache: nothing timed, same kernels
+    other = choose_kernels(members, _mixture(), CFG, tmp_path / "other.json",
+                           on_measure=timed.append)
+    assert other == first and timed == ["m", "w"]
+    assert json.loads((tmp_path / "other.json").read_text())["members"]["w"]["source"] == "machine cache"
+    # a machine cache that is not there (another machine, or deleted): measured again
+    monkeypatch.setenv("EMERGELAB_CACHE_DIR", str(tmp_path / "elsewhere"))
+    choose_kernels(members, _mixture(), CFG, tmp_path / "third.json", on_measure=timed.append)
+    assert timed == ["m", "w", "m", "w"]
     pinned = CFG.model_copy(update={"precision": "fp32", "attention": "matmul"})
     assert choose_kernels(members, _mixture(), pinned, tmp_path / "p.json",
                           on_measure=timed.append)["w"] == Kernels("fp32", "matmul")
-    assert timed == ["m", "w"]  # nothing to choose: nothing timed
+    assert timed == ["m", "w", "m", "w"]  # nothing to choose: nothing timed
 
 
 def test_prebuilt_batches_are_the_mixtures_batches_and_train_the_same(tmp_path):

@@ -7,11 +7,19 @@ casts and element-wise ops, not matmuls), and PyTorch's CPU flash attention is f
 slow in bf16 at our short sequences. So a run times a few real training steps of each member
 shape with each candidate, keeps the fastest, and writes the choice to the run directory
 (kernels.json): a resumed run trains on with the numerics it started with.
+
+Choices are also kept once per machine (EMERGELAB_CACHE_DIR, else ~/.cache/emergelab), keyed by
+the CPU, PyTorch's version, the threads, the member's shape, the timed batches' shapes and the
+candidates: a later run on this machine skips the timing (8 s of the demo's start) and trains
+with the same kernels, so its numbers repeat those of the earlier run to the bit.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
+import platform
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -74,7 +82,12 @@ def candidates(precision: str, attention: str = "auto") -> list[Kernels]:
     return [Kernels(p, a) for p in precisions for a in attentions]
 
 
-def time_candidates(config, mixture, train_cfg, options: list[Kernels]) -> dict[Kernels, float]:
+def timing_batches(mixture, train_cfg) -> list:
+    return [mixture.packed_batch(s, train_cfg.batch_size) for s in range(WARMUP_STEPS + TIMED_STEPS)]
+
+
+def time_candidates(config, mixture, train_cfg, options: list[Kernels],
+                    batches: list | None = None) -> dict[Kernels, float]:
     """Seconds per training step of a fresh model of `config` under each option, on the same real
     batches. Successive halving: every option gets a short heat (its first steps warm the
     kernels up, then TIMED_STEPS are timed); the fastest of each precision runs one more heat
@@ -82,8 +95,7 @@ def time_candidates(config, mixture, train_cfg, options: list[Kernels]) -> dict[
     from ..models.gpt import GPT
     from .loop import make_optimizer, train_step
 
-    batches = [mixture.packed_batch(s, train_cfg.batch_size)
-               for s in range(WARMUP_STEPS + TIMED_STEPS)]
+    batches = batches or timing_batches(mixture, train_cfg)
     runs = {}
     for k in options:
         torch.manual_seed(0)
@@ -121,8 +133,8 @@ def pick(timings: dict[Kernels, float]) -> Kernels:
 def choose_kernels(members, mixture, train_cfg, path: Path,
                    on_measure=None, device="cpu") -> dict[str, Kernels]:
     """Kernels for every member (by model_id): read from path when a run recorded them, else
-    measured once per distinct shape on the CPU (Kernels.on_accelerator elsewhere) and recorded
-    there (atomically)."""
+    measured once per distinct shape on the CPU (or found in this machine's cache;
+    Kernels.on_accelerator elsewhere) and recorded there (atomically)."""
     from ..store import write_atomic
 
     recorded = _read(path)
@@ -137,21 +149,93 @@ def choose_kernels(members, mixture, train_cfg, path: Path,
             options = (candidates(train_cfg.precision, train_cfg.attention)
                        if torch.device(device).type == "cpu" else
                        [Kernels.on_accelerator(train_cfg.precision, train_cfg.attention, device)])
-            timings = {}
+            by_shape[m.config] = (options[0], {}, "pinned")
             if len(options) > 1:  # nothing to choose when the config pins both
-                if on_measure:
-                    on_measure(m.model_id)
-                timings = time_candidates(m.config, mixture, train_cfg, options)
-            by_shape[m.config] = (pick(timings) if timings else options[0], timings)
-        choice, timings = by_shape[m.config]
+                batches = timing_batches(mixture, train_cfg)
+                key = _machine_key(m.config, batches, options)
+                by_shape[m.config] = _cached(key) or _measure(m, mixture, train_cfg, options,
+                                                              batches, key, on_measure)
+        choice, timings, source = by_shape[m.config]
         record["members"][m.model_id] = {
             **asdict(choice),
             "ms_per_step": {f"{k.precision}+{k.attention}": round(v * 1e3, 3)
-                            for k, v in timings.items()}}
+                            for k, v in timings.items()},
+            "source": source}
     record["threads"] = torch.get_num_threads()
     write_atomic(path, json.dumps(record, indent=1) + "\n")
     return {m.model_id: Kernels(record["members"][m.model_id]["precision"],
                                 record["members"][m.model_id]["attention"]) for m in members}
+
+
+def _measure(member, mixture, train_cfg, options, batches, key, on_measure):
+    if on_measure:
+        on_measure(member.model_id)
+    timings = time_candidates(member.config, mixture, train_cfg, options, batches)
+    choice = pick(timings)
+    _remember(key, choice, timings)
+    return choice, timings, "measured"
+
+
+def machine_cache() -> Path:
+    """This machine's record of kernel choices (a cache: deleting it only costs re-timing)."""
+    root = os.environ.get("EMERGELAB_CACHE_DIR")
+    if not root:
+        root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "emergelab"
+    return Path(root) / "kernels.json"
+
+
+def _cpu() -> str:
+    """The CPU model and its instruction-set flags (what the timings depend on)."""
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return f"{platform.machine()}|{platform.processor()}"
+    fields = {}
+    for line in info.splitlines():
+        name, _, value = line.partition(":")
+        fields.setdefault(name.strip(), value.strip())
+    flags = hashlib.sha1(fields.get("flags", "").encode()).hexdigest()[:12]
+    return "|".join([platform.machine(), fields.get("model name", ""), fields.get("cpu family", ""),
+                     fields.get("model", ""), f"flags {flags}"])
+
+
+def _machine_key(config, batches, options) -> str:
+    what = {"cpu": _cpu(), "torch": torch.__version__, "threads": torch.get_num_threads(),
+            "shape": config.to_dict(),
+            "batches": [[list(g.idx.shape) for g in b.groups] for b in batches],
+            "candidates": [f"{k.precision}+{k.attention}" for k in options]}
+    return hashlib.sha1(json.dumps(what, sort_keys=True).encode()).hexdigest()
+
+
+def _load_cache() -> dict:
+    try:
+        data = json.loads(machine_cache().read_text())
+        return data if isinstance(data, dict) else {}
+    except (OSError, ValueError):  # none yet, or unreadable: a cache, so start afresh
+        return {}
+
+
+def _cached(key: str):
+    hit = _load_cache().get(key)
+    try:
+        choice = Kernels(hit["precision"], hit["attention"])
+        timings = {Kernels(*k.split("+")): v / 1e3 for k, v in hit["ms_per_step"].items()}
+    except (TypeError, KeyError, ValueError):
+        return None
+    return choice, timings, "machine cache"
+
+
+def _remember(key: str, choice: Kernels, timings: dict[Kernels, float]) -> None:
+    from ..store import write_atomic
+
+    cache = _load_cache()
+    cache[key] = {**asdict(choice), "ms_per_step": {f"{k.precision}+{k.attention}": v * 1e3
+                                                    for k, v in timings.items()}}
+    try:
+        machine_cache().parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(machine_cache(), json.dumps(cache, indent=1) + "\n")
+    except OSError:  # a read-only home: runs just time again
+        pass
 
 
 def recorded_threads(path: Path) -> int | None:
