@@ -112,6 +112,16 @@ def test_kernels_are_timed_once_recorded_and_reused(tmp_path, monkeypatch):
                            on_measure=timed.append)
     assert other == first and timed == ["m", "w"]
     assert json.loads((tmp_path / "other.json").read_text())["members"]["w"]["source"] == "machine cache"
+    # a damaged cache entry (an unknown kernel) is not trusted: that shape is measured again
+    from emergelab.train.kernels import machine_cache
+
+    cache = json.loads(machine_cache().read_text())
+    for entry in cache.values():
+        entry["attention"] = "bogus"
+    machine_cache().write_text(json.dumps(cache))
+    choose_kernels(members, _mixture(), CFG, tmp_path / "damaged.json", on_measure=timed.append)
+    assert timed == ["m", "w", "m", "w"]
+    timed[2:] = []
     # a machine cache that is not there (another machine, or deleted): measured again
     monkeypatch.setenv("EMERGELAB_CACHE_DIR", str(tmp_path / "elsewhere"))
     choose_kernels(members, _mixture(), CFG, tmp_path / "third.json", on_measure=timed.append)

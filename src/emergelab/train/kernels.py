@@ -153,8 +153,9 @@ def choose_kernels(members, mixture, train_cfg, path: Path,
             if len(options) > 1:  # nothing to choose when the config pins both
                 batches = timing_batches(mixture, train_cfg)
                 key = _machine_key(m.config, batches, options)
-                by_shape[m.config] = _cached(key) or _measure(m, mixture, train_cfg, options,
-                                                              batches, key, on_measure)
+                by_shape[m.config] = (_cached(key, options)
+                                      or _measure(m, mixture, train_cfg, options, batches, key,
+                                                  on_measure))
         choice, timings, source = by_shape[m.config]
         record["members"][m.model_id] = {
             **asdict(choice),
@@ -215,12 +216,16 @@ def _load_cache() -> dict:
         return {}
 
 
-def _cached(key: str):
+def _cached(key: str, options: list[Kernels]):
+    """The cached choice for key, or None when there is none or it is not one of the options (a
+    hand-edited or damaged cache must not put unknown kernels into a run)."""
     hit = _load_cache().get(key)
     try:
         choice = Kernels(hit["precision"], hit["attention"])
-        timings = {Kernels(*k.split("+")): v / 1e3 for k, v in hit["ms_per_step"].items()}
-    except (TypeError, KeyError, ValueError):
+        timings = {Kernels(*k.split("+")): float(v) / 1e3 for k, v in hit["ms_per_step"].items()}
+    except (TypeError, KeyError, ValueError, AttributeError):
+        return None
+    if choice not in options or not set(timings) <= set(options):
         return None
     return choice, timings, "machine cache"
 
