@@ -88,6 +88,11 @@ def _resumed_steps(out: Path, model_id: str) -> list[int]:
                                        log)]
 
 
+def _ends_ok(proc) -> None:
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+
+
 def _assert_complete_and_equal(out: Path, clean: Path) -> None:
     results = read_results(out)
     keys = ["model_id", "step", "task", "variant", "metric"]
@@ -106,8 +111,7 @@ def test_killed_ray_worker_is_retried_and_resumes(cluster, slow_reference, tmp_p
     proc = _start(cfg, out, c.address)
     _wait_for_checkpoint(proc, out, MEMBERS[1:])
     os.kill(_ray_worker_of(MEMBERS[1]), signal.SIGKILL)
-    _, err = proc.communicate(timeout=300)
-    assert proc.returncode == 0, err
+    _ends_ok(proc)
     resumed = _resumed_steps(out, MEMBERS[1])
     assert resumed and min(resumed) >= FIRST_REAL_CHECKPOINT  # from a checkpoint, not step 0
     _assert_complete_and_equal(out, clean)
@@ -122,8 +126,7 @@ def test_removed_node_its_member_resumes_elsewhere(cluster, slow_reference, tmp_
     _wait_for_checkpoint(proc, out)  # both members train, one on each worker node
     c.remove_node(nodes[0])
     try:
-        _, err = proc.communicate(timeout=300)
-        assert proc.returncode == 0, err
+        _ends_ok(proc)
         resumed = {m: _resumed_steps(out, m) for m in MEMBERS}
         assert any(resumed.values()) and all(s >= FIRST_REAL_CHECKPOINT
                                              for steps in resumed.values() for s in steps)
@@ -148,9 +151,7 @@ def test_worker_dying_past_its_retries_is_one_line_and_rerun_resumes(cluster, sl
     assert len(lines) == 1 and lines[0].startswith(
         f"error: {MEMBERS[1]}: its Ray worker died and 0 retries did not save it"), lines
     assert "rerun the same command to resume" in lines[0]
-    rerun = _start(cfg, out, c.address)
-    _, err = rerun.communicate(timeout=300)
-    assert rerun.returncode == 0, err
+    _ends_ok(_start(cfg, out, c.address))  # the rerun
     assert min(_resumed_steps(out, MEMBERS[1])) >= FIRST_REAL_CHECKPOINT
     _assert_complete_and_equal(out, clean)
 

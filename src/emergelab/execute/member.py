@@ -21,6 +21,7 @@ from ..data.mixture import Mixture
 from ..data.prebuilt import PrebuiltBatches
 from ..evaluate.runner import EvalTask, evaluate_model
 from ..evaluate.scoring import CharScorer
+from ..experiment import batches_dir, member_mixture, setup
 from ..models.ladder import Member
 from ..store import write_partition
 from ..train.checkpoint import list_checkpoints, load_checkpoint
@@ -123,8 +124,6 @@ def train_and_evaluate(cfg: RunConfig, out: Path, member: Member, eval_tasks: li
     training at, or None."""
     t0 = time.time()
     report = on_progress or (lambda n: None)
-    from ..experiment import batches_dir, member_mixture
-
     own = member_mixture(cfg, mixture, member)
     batches = PrebuiltBatches.open(batches_dir(cfg, out, member), own.tok.pad_id)
     stopped = train_member(member, own, cfg.train, out / "checkpoints" / member.model_id,
@@ -154,8 +153,6 @@ def run_member(job: LadderJob, index: int, on_progress: Callable[[int], None] | 
     """Member `index` of job's ladder, start to end, in this process: (step a monitor alert
     stopped it at or None, seconds the monitor spent probing). prepared: setup(job.cfg) when
     the caller has it already (the in-process backend)."""
-    from ..experiment import setup
-
     torch.set_num_threads(job.threads)
     with logging_to(job.out):
         eval_tasks, mixture, members = prepared or setup(job.cfg)
