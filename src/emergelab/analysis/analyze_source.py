@@ -49,6 +49,16 @@ class CurveResult:
     n_points: int
     noise: str                     # where each point's noise came from
     smooth_under: list[str] | None = None
+    # training seeds (analysis/seeds.py): per size how many; "measured" when >= 2 seeds have a
+    # curve (threshold_ci is then the recipe's population threshold, kind "seeds"), else
+    # "not measured" (the interval covers evaluation noise only)
+    seeds: list[dict] | None = None
+    seed_variance: str = "not measured"
+    seed_thresholds: list[dict] | None = None      # each seed's own {seed, threshold, threshold_ci}
+    seed_spread_decades: float | None = None       # SD of the seeds' thresholds
+    seed_width_decades: float | None = None        # median 10-90% width of each seed's own rise
+    emergence_probability: list[dict] | None = None  # per size: share of seeds past the level
+    seed_verdicts: list[dict] | None = None        # each seed alone: {seed, classification, emergence}
     backtest_error: float | None = None   # mean |forecast - observed| of the k largest points
     backtest_signal: str | None = None    # what that forecast used, or "no signal yet"
 
@@ -138,6 +148,8 @@ def analyze(source: str | Path, x: str | None = None, where: str | None = None,
     if not curves:
         raise UserError(f"{source}: no curve has positive {x} values")
     rows = analyze_curves(curves, hard_width, useful)
+    _seed_verdicts(df[df[x].notna()], curves, rows, x, pool_families, declared, ci_level,
+                   hard_width, useful)
     if backtest:
         _backtest(curves, rows, df, source, x, backtest)
     if loss_axis:
@@ -146,6 +158,25 @@ def analyze(source: str | Path, x: str | None = None, where: str | None = None,
     fields = CurveResult.__dataclass_fields__
     results = [CurveResult(**{k: v for k, v in r.items() if k in fields}) for r in rows]
     return Analysis(source, x, results, curves, notes)
+
+
+def _seed_verdicts(df: pd.DataFrame, curves: list[Curve], rows: list[dict], x: str,
+                   pool_families: bool, declared: dict, ci_level: float, hard_width: float,
+                   useful: float) -> None:
+    """Each multi-seed curve's verdict as each seed alone would get it, so a reader sees how many
+    runs of the recipe agree with the recipe's verdict."""
+    if not any(c.multi_seed for c in curves):
+        return
+    per_seed: dict[tuple, list[dict]] = {}
+    for seed, g in df[df["seed"].notna()].groupby("seed"):
+        own = build_curves(g.drop(columns="seed"), x, pool_families, declared, ci_level)
+        for c, r in zip(own, analyze_curves(own, hard_width, useful)):
+            per_seed.setdefault((tuple(c.keys.values()), c.metric), []).append(
+                {"seed": int(seed), "classification": r["classification"],
+                 "emergence": r["emergence"]})
+    for c, r in zip(curves, rows):
+        if c.multi_seed:
+            r["seed_verdicts"] = per_seed.get((tuple(c.keys.values()), c.metric))
 
 
 def _backtest(curves: list[Curve], rows: list[dict], df: pd.DataFrame, source: Path, x: str,

@@ -25,7 +25,9 @@ import math
 
 import numpy as np
 
-from .emergence import CONF, Curve, _oriented, _undo, crossing
+from ..errors import UserError
+from .emergence import CONF, Curve, _oriented, _seed_curves, _undo, crossing
+from .seeds import shift_deviance
 from .threshold import best_level, chi2_cut, common_grid, crossing_profile, fit_logistic
 
 def _by_task(curves: list[Curve], metric: str) -> dict[str, list[Curve]]:
@@ -53,10 +55,10 @@ def _top(fit, y: np.ndarray) -> float:
     return min(best_level(fit, fit.lo + fit.amp), float(y.max()))
 
 
-def _shift_interval(pa: np.ndarray, pb: np.ndarray, grid: np.ndarray) -> tuple[float, float]:
-    """Joint profile interval of log10 x_B - log10 x_A (ends may be infinite)."""
+def _shift_interval(total: np.ndarray, grid: np.ndarray) -> tuple[float, float]:
+    """Interval of log10 x_B - log10 x_A from the joint deviance of (A's location, B's) on grid
+    + end cells (ends may be infinite)."""
     pos = np.concatenate([[-np.inf], grid, [np.inf]])
-    total = pa[:, None] + pb[None, :]
     ok = total <= total.min() + chi2_cut(CONF)
     with np.errstate(invalid="ignore"):
         d = pos[None, :] - pos[:, None]  # B's location minus A's
@@ -65,7 +67,29 @@ def _shift_interval(pa: np.ndarray, pb: np.ndarray, grid: np.ndarray) -> tuple[f
     return float(d[ok].min()), float(d[ok].max())
 
 
-def _at_level(ca: Curve, cb: Curve) -> dict:
+def _seed_profiles(c: Curve, fit, level: float, grid: np.ndarray) -> np.ndarray:
+    """Each seed's crossing profile of `level` (one row for a single-seed curve)."""
+    if c.multi_seed:
+        return np.stack([crossing_profile(s.fitted(), level, grid) for s in _seed_curves(c)])
+    return crossing_profile(fit, level, grid)[None, :]
+
+
+def _joint_deviance(ca: Curve, cb: Curve, fa, fb, level: float, grid: np.ndarray,
+                    seed_spread: float | None) -> tuple[np.ndarray, str, str]:
+    """Joint deviance of where A and B reach `level`, and what each side knows of seeds:
+    "measured" (its own seeds), "pooled" (one seed, the spread measured on the other side's),
+    "given" (--seed-spread) or "not measured" (both sides one seed: evaluation noise only)."""
+    pa, pb = _seed_profiles(ca, fa, level, grid), _seed_profiles(cb, fb, level, grid)
+    if seed_spread is not None:
+        return shift_deviance(pa, pb, grid, CONF, seed_spread), "given", "given"
+    if not (ca.multi_seed or cb.multi_seed):
+        return pa[0][:, None] + pb[0][None, :], "not measured", "not measured"
+    label = {True: "measured", False: "pooled"}
+    return (shift_deviance(pa, pb, grid, CONF, None), label[ca.multi_seed],
+            label[cb.multi_seed])
+
+
+def _at_level(ca: Curve, cb: Curve, seed_spread: float | None = None) -> dict:
     """Where each curve first reaches the pair's common level (log10 x; NaN where a curve never
     gets there), and the joint interval of the shift."""
     (ya, sa, ba), (yb, sb, bb) = _oriented(ca), _oriented(cb)
@@ -77,10 +101,10 @@ def _at_level(ca: Curve, cb: Curve) -> dict:
     xa = crossing(ta, ya[None], np.array([level]))[0]
     xb = crossing(tb, yb[None], np.array([level]))[0]
     grid = common_grid(ta, tb)
-    lo, hi = _shift_interval(crossing_profile(fa, level, grid), crossing_profile(fb, level, grid),
-                             grid)
+    total, seeds_a, seeds_b = _joint_deviance(ca, cb, fa, fb, level, grid, seed_spread)
+    lo, hi = _shift_interval(total, grid)
     return {"level": level, "xa": xa, "xb": xb, "top_a": ta[-1], "top_b": tb[-1],
-            "shift_low": lo, "shift_high": hi}
+            "shift_low": lo, "shift_high": hi, "seeds_a": seeds_a, "seeds_b": seeds_b}
 
 
 def shift_text(row: dict) -> str:
@@ -91,13 +115,23 @@ def shift_text(row: dict) -> str:
     return f"{bound}{row['shift_decades']:+.2f}"
 
 
+NO_SEEDS = ("one seed per side: the interval covers evaluation noise only, and two seeds of "
+            "one recipe differ by more than that; give --seed-spread (decades) to judge")
+
+
 def compare_thresholds(curves_a: list[Curve], curves_b: list[Curve],
-                       metric: str = "exact_match") -> list[dict]:
+                       metric: str = "exact_match", seed_spread: float | None = None) -> list[dict]:
+    """One row per matched pair of curves. seed_spread (decades, the SD of a recipe's seed
+    thresholds, as `analyze` of a multi-seed run reports it) widens a single-seed side; with one
+    seed on both sides and no seed_spread, `significant` is None: nothing says how far two seeds
+    of one recipe fall apart."""
+    if seed_spread is not None and not (seed_spread >= 0 and math.isfinite(seed_spread)):
+        raise UserError("the seed spread must be a non-negative number of decades")
     a_tasks, b_tasks = _by_task(curves_a, metric), _by_task(curves_b, metric)
     rows = []
     for task in sorted(set(a_tasks) & set(b_tasks)):
         for ca, cb in _pairs(a_tasks[task], b_tasks[task]):
-            m = _at_level(ca, cb)
+            m = _at_level(ca, cb, seed_spread)
             reached_a, reached_b = bool(np.isfinite(m["xa"])), bool(np.isfinite(m["xb"]))
             row = {"task": task, "metric": metric, "variant_a": ca.keys.get("variant"),
                    "variant_b": cb.keys.get("variant"),
@@ -111,7 +145,8 @@ def compare_thresholds(curves_a: list[Curve], curves_b: list[Curve],
                    "x_at_level_b": float(10 ** m["xb"]) if reached_b else None,
                    "largest_a": float(10 ** m["top_a"]), "largest_b": float(10 ** m["top_b"]),
                    "shift_decades": None, "shift_bound": None, "shift_ci": None,
-                   "significant": None}
+                   "significant": None, "seeds_a": m["seeds_a"], "seeds_b": m["seeds_b"],
+                   "note": None}
             if not (reached_a or reached_b):  # both stay below the level: nothing to read
                 rows.append(row)
                 continue
@@ -125,6 +160,9 @@ def compare_thresholds(curves_a: list[Curve], curves_b: list[Curve],
             lo = min(m["shift_low"], row["shift_decades"])
             hi = max(m["shift_high"], row["shift_decades"])
             row["shift_ci"] = [lo if math.isfinite(lo) else None, hi if math.isfinite(hi) else None]
-            row["significant"] = bool(lo > 0 or hi < 0)
+            if m["seeds_a"] == m["seeds_b"] == "not measured":
+                row["note"] = NO_SEEDS
+            else:
+                row["significant"] = bool(lo > 0 or hi < 0)
             rows.append(row)
     return rows

@@ -49,7 +49,7 @@ from scipy.stats import chi2, norm
 
 from ..errors import UserError
 from ..evaluate.registry import is_continuous, is_discrete, lookup
-from .threshold import best_level, crossing_interval, fit_logistic, halfway_levels
+from .threshold import best_level, crossing, crossing_interval, fit_logistic, halfway_levels
 
 GROUP_KEYS = ["family", "task", "variant", "shots"]
 Z = 2.0              # "significant": two standard errors, combined
@@ -78,6 +78,16 @@ class Curve:
     # hard width, whatever the leading points (sharp)
     threshold_shape: bool = False
     sharp: bool = False
+    # per training seed, where the table has a seed column: {seed: (x, y, se)} in the metric's
+    # own units (analysis/seeds.py); the curve's own x, y, se are then the mean over seeds
+    seed_points: dict = field(default_factory=dict)
+    seed_curves: list | None = field(default=None, repr=False)  # fitted once (_seed_curves)
+
+    @property
+    def multi_seed(self) -> bool:
+        """Two or more seeds with a curve of their own (>= 4 sizes each): intervals then hold
+        the seed-to-seed variation."""
+        return sum(len(x) >= 4 for x, _, _ in self.seed_points.values()) >= 2
 
 
 # ---------------------------------------------------------------------------------------------
@@ -146,6 +156,8 @@ def build_curves(df: pd.DataFrame, x: str, pool_families: bool = False,
     for k in GROUP_KEYS:
         if k not in df.columns:
             df[k] = None
+    if "seed" in df.columns:
+        df["seed"] = _seed_column(df["seed"])
     df[GROUP_KEYS] = df[GROUP_KEYS].astype(object).where(df[GROUP_KEYS].notna(), None)
     model_col = "model_id" if "model_id" in df.columns else ("model" if "model" in df.columns else None)
     if x != "step" and model_col is not None:
@@ -171,6 +183,7 @@ def build_curves(df: pd.DataFrame, x: str, pool_families: bool = False,
         for c in ("ci_low", "ci_high", "stderr", "n", "baseline"):
             if c in g.columns:
                 agg[c] = "mean" if c != "n" else "sum"
+        rows = g
         if "stderr" in agg:  # seeds averaged: the standard error of a mean of k values
             g = g.assign(stderr=g["stderr"] ** 2)
         grouped = g.groupby(x, as_index=False).agg(agg)
@@ -188,9 +201,44 @@ def build_curves(df: pd.DataFrame, x: str, pool_families: bool = False,
         n = grouped["n"].to_numpy(float) if "n" in grouped.columns else None
         keys = {k: (None if v is None or (isinstance(v, float) and math.isnan(v)) else v)
                 for k, v in zip(GROUP_KEYS, key[:-1])}
-        curves.append(Curve(keys, metric, x,
-                            grouped[x].to_numpy(float), y, se, n, baseline, higher, source))
+        curve = Curve(keys, metric, x, grouped[x].to_numpy(float), y, se, n, baseline, higher,
+                      source)
+        if "seed" in rows.columns and rows["seed"].notna().any():
+            _add_seeds(curve, rows, ci_level)
+        curves.append(curve)
     return curves
+
+
+def _seed_column(col: pd.Series) -> pd.Series:
+    """The seed column as integers (missing stays missing); anything else is the user's error."""
+    num = pd.to_numeric(col, errors="coerce")
+    bad = col.notna() & (num.isna() | (num % 1 != 0))
+    if bad.any():
+        raise UserError(f"the seed column must hold integers; it holds {col[bad].iloc[0]!r}")
+    return num.astype("Int64")
+
+
+def _add_seeds(c: Curve, g: pd.DataFrame, ci_level: float) -> None:
+    """Keep each seed's points; where two or more seeds have a curve, the curve's own points are
+    the mean over seeds, each with the standard error of a mean of k seeds: the spread between
+    seeds (which holds their evaluation noise too), never less than their evaluation noise."""
+    for seed, gs in g[g["seed"].notna()].groupby("seed"):
+        gs = gs.groupby(c.x_name, as_index=False).mean(numeric_only=True).sort_values(c.x_name)
+        ys = gs["value"].to_numpy(float)
+        ses, _ = _noise(gs, ys, c.metric, ci_level)
+        c.seed_points[int(seed)] = (gs[c.x_name].to_numpy(float), ys, ses)
+    if not c.multi_seed:
+        return
+    y, se = [], []
+    for xi in c.x:
+        vals = [(ys[xs == xi][0], ses[xs == xi][0]) for xs, ys, ses in c.seed_points.values()
+                if np.any(xs == xi)]
+        v = np.array([a for a, _ in vals])
+        e = np.array([b for _, b in vals])
+        between = float(v.var(ddof=1)) if len(v) > 1 else 0.0
+        y.append(float(v.mean()))
+        se.append(math.sqrt(max(between, float(np.mean(e**2))) / len(v)))
+    c.y, c.se = np.array(y), np.array(se)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -251,23 +299,6 @@ def _chi2_linear(t, y, se) -> float:
     return float(np.sum(((A @ coef - y) / se) ** 2))
 
 
-def crossing(t: np.ndarray, Y: np.ndarray, level: np.ndarray) -> np.ndarray:
-    """First log-x where each row of Y reaches its level (linear interpolation); NaN if never."""
-    above = Y >= level[:, None]
-    first = np.argmax(above, axis=1)
-    out = np.full(len(Y), np.nan)
-    ok = above.any(1)
-    for i in np.nonzero(ok)[0]:
-        j = first[i]
-        if j == 0:
-            out[i] = t[0]
-            continue
-        y0, y1 = Y[i, j - 1], Y[i, j]
-        frac = (level[i] - y0) / (y1 - y0) if y1 != y0 else 0.0
-        out[i] = t[j - 1] + frac * (t[j] - t[j - 1])
-    return out
-
-
 def _crossing1(t: np.ndarray, y: np.ndarray, level: float) -> float:
     return float(crossing(t, y[None], np.array([level]))[0])
 
@@ -305,7 +336,8 @@ def classify(c: Curve, hard_width: float = HARD_WIDTH, useful: float = USEFUL) -
            "threshold_ci": None, "threshold_ci_kind": None, "width_decades": None,
            "useful_level": None, "useful_at": None,
            "linearity": linearity(y) if n > 1 else None,
-           "breakthroughness": breakthroughness(y) if n > 1 else None, "n_points": n}
+           "breakthroughness": breakthroughness(y) if n > 1 else None, "n_points": n,
+           **_seed_summary(c)}
     if n < 4:
         return res
     w = 1 / se**2
@@ -336,7 +368,14 @@ def classify(c: Curve, hard_width: float = HARD_WIDTH, useful: float = USEFUL) -
         lead = int(np.argmin(near)) if not near.all() else n
         decisive = (c.fit.chi_min + 4 * math.log(n) + BIC_DECISIVE
                     <= _chi2_linear(t, y, se) + 2 * math.log(n))
-        c.sharp = bool(decisive and res["width_decades"] <= hard_width)
+        width = res["width_decades"]
+        if c.multi_seed:
+            _population(c, lower, res)
+            # seeds that each jump sharply at different sizes make a wider mean curve: how
+            # sharp the ability appears is a fact about each run
+            if res["seed_width_decades"] is not None:
+                width = res["seed_width_decades"]
+        c.sharp = bool(decisive and width <= hard_width)
         c.threshold_shape = bool(decisive and 2 <= lead < n)
         res["classification"] = "emergent" if c.threshold_shape and c.sharp else "smooth"
         best = _best_oriented(c)
@@ -347,6 +386,74 @@ def classify(c: Curve, hard_width: float = HARD_WIDTH, useful: float = USEFUL) -
     else:
         res["classification"] = "flat"
     return res
+
+
+def _seed_summary(c: Curve) -> dict:
+    """How many seeds stand behind each size; whether seed-to-seed variation is measured."""
+    counts = {}
+    for xs, _, _ in c.seed_points.values():
+        for xi in xs:
+            counts[float(xi)] = counts.get(float(xi), 0) + 1
+    return {"seeds": [{"x": xi, "count": counts.get(float(xi), 1)} for xi in c.x],
+            "seed_variance": "measured" if c.multi_seed else "not measured",
+            "seed_thresholds": None, "seed_spread_decades": None, "seed_width_decades": None,
+            "emergence_probability": None}
+
+
+def _seed_curves(c: Curve) -> list:
+    """Each seed's points on the curve's oriented scale (analysis/seeds.py), with its fit."""
+    from .seeds import SeedCurve
+
+    if c.seed_curves is not None:
+        return c.seed_curves
+    kind = _orientation(c)
+    out = []
+    for seed, (xs, ys, ses) in sorted(c.seed_points.items()):
+        if len(xs) < 4:
+            continue
+        if kind == "neglog10":
+            ses = ses / (np.maximum(ys, 1e-300) * math.log(10))
+        out.append(SeedCurve(seed, np.log10(xs), _orient(kind, ys.astype(float)),
+                             np.maximum(ses, 1e-12)))
+    c.seed_curves = out
+    return out
+
+
+def _population(c: Curve, lower: float, res: dict) -> None:
+    """A multi-seed curve's threshold as the recipe's: where the mean over seeds crosses halfway
+    from the lower level to the seeds' mean top, with the interval of the seed random-effects
+    profile (analysis/seeds.py); each seed's own threshold; the spread; per size, the share of
+    seeds past the level (emergence probability)."""
+    from .seeds import population_threshold, seed_threshold, wilson
+
+    seeds = _seed_curves(c)
+    t = np.log10(c.x)
+    level = (lower + float(np.mean([s.top() for s in seeds]))) / 2
+    est = _crossing1(t, _orient(_orientation(c), c.y.astype(float)), level)
+    pop = population_threshold(seeds, level, CONF, est if np.isfinite(est) else None)
+    own = [seed_threshold(s, lower, CONF) for s in seeds]
+    ts = [o["t"] for o in own if o["t"] is not None]
+    widths = [o["width"] for o in own if o["width"] is not None]
+
+    def x_of(v):
+        return float(10**v) if v is not None and math.isfinite(v) else None
+
+    res.update(threshold=x_of(est), threshold_ci=[x_of(pop["low"]), x_of(pop["high"])],
+               threshold_ci_kind="seeds",
+               seed_thresholds=[{"seed": o["seed"], "threshold": x_of(o["t"]),
+                                 "threshold_ci": [x_of(o["ci"][0]), x_of(o["ci"][1])]}
+                                for o in own],
+               seed_spread_decades=float(np.std(ts, ddof=1)) if len(ts) >= 2 else None,
+               seed_width_decades=float(np.median(widths)) if widths else None)
+    prob = []
+    for xi in c.x:
+        past = [float(ys[xs == xi][0]) for s_, (xs, ys, _) in c.seed_points.items()
+                if np.any(xs == xi)]
+        k = int(sum(_orient(_orientation(c), np.float64(v)) >= level for v in past))
+        lo, hi = wilson(k, len(past), CONF)
+        prob.append({"x": float(xi), "seeds": len(past), "share": k / len(past),
+                     "ci": [lo, hi]})
+    res["emergence_probability"] = prob
 
 
 def _undo(c: Curve, v: float) -> float:

@@ -156,3 +156,30 @@ def planted_pair(rng: np.random.Generator, shift: float, spacing: float, n: int 
                                                                             width), n, rng, base))
               for t, s in ((t_a, 0.0), (t_b, shift))]
     return tables[0], tables[1], {"threshold_a": 10**t0, "shift": shift}
+
+
+def planted_seeds(rng: np.random.Generator, seeds: int, spread: float, spacing: float,
+                  n: int = 200, decades: tuple[float, float] = (6.0, 10.0),
+                  t0: float | None = None, offset: float | None = None,
+                  task: str | None = None,
+                  levels: tuple[float, float] | None = None) -> tuple[pd.DataFrame, dict]:
+    """One recipe trained with several seeds: each seed jumps sharply (10-90% width 0.1-0.3
+    decade) at its own threshold, drawn N(t0, spread^2) around the population's t0 (log10 x);
+    one ladder (every `spacing` decades from `offset`, random when None) for all seeds, each
+    seed's evaluation with its own binomial noise; levels = (base, top), random when None (two
+    recipes of one task share them). Returns the rows (with a seed column) and the truth: the
+    population threshold and each seed's."""
+    start = decades[0] + (rng.uniform(0, spacing) if offset is None else offset)
+    t = np.arange(start, decades[1] + 1e-9, spacing)
+    base, top = levels or (rng.uniform(0.0, 0.25), rng.uniform(0.6, 0.95))
+    t0 = rng.uniform(decades[0] + 1.2, decades[1] - 1.2) if t0 is None else t0
+    task = task or f"seeds-{rng.integers(1 << 30)}"
+    rows, own = [], {}
+    for s in range(seeds):
+        ts = t0 + rng.normal(0, spread)
+        own[s] = 10**ts
+        p = logistic(t, base, top, ts, rng.uniform(0.1, 0.3))
+        rows += _rows("seeds", task, "exact_match", 10**t, p, n, rng, base, seed=s)
+    df = pd.DataFrame(rows)
+    df["model_id"] = [f"m{i % len(t)}-s{s}" for i, s in enumerate(df["seed"])]
+    return df, {"threshold": 10**t0, "seed_thresholds": own, "spread": spread}

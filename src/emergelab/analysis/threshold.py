@@ -135,6 +135,23 @@ def common_grid(*ts: np.ndarray, points: int = N_T0) -> np.ndarray:
     return np.linspace(lo - pad, hi + pad, points)
 
 
+def crossing(t: np.ndarray, Y: np.ndarray, level: np.ndarray) -> np.ndarray:
+    """First log-x where each row of Y reaches its level (linear interpolation); NaN if never."""
+    above = Y >= level[:, None]
+    first = np.argmax(above, axis=1)
+    out = np.full(len(Y), np.nan)
+    ok = above.any(1)
+    for i in np.nonzero(ok)[0]:
+        j = first[i]
+        if j == 0:
+            out[i] = t[0]
+            continue
+        y0, y1 = Y[i, j - 1], Y[i, j]
+        frac = (level[i] - y0) / (y1 - y0) if y1 != y0 else 0.0
+        out[i] = t[j - 1] + frac * (t[j] - t[j - 1])
+    return out
+
+
 def chi2_cut(level: float) -> float:
     """The profile chi-square rise that bounds a `level` interval of one parameter."""
     return float(chi2.ppf(level, 1))
@@ -152,7 +169,14 @@ def crossing_interval(fit: LogisticFit, level: np.ndarray | float, conf: float,
     """The conf interval of where the curve reaches `level` (one value, or one per cell; always
     containing `estimate`, the interpolated crossing, when given)."""
     grid = np.linspace(fit.t0[0], fit.t0[-1], len(fit.t0))
-    prof = crossing_profile(fit, level, grid)
+    low, high = profile_interval(crossing_profile(fit, level, grid), grid, conf, estimate)
+    return CrossingInterval(low, high, _kind(fit.t, low, high, grid[1] - grid[0]))
+
+
+def profile_interval(prof: np.ndarray, grid: np.ndarray, conf: float,
+                     estimate: float | None = None) -> tuple[float, float]:
+    """The conf interval (log10 x; ends may be infinite) of a profile chi-square laid out on grid
+    plus its two end cells (crossing_profile's layout), always holding `estimate` when given."""
     inside = np.nonzero(prof <= prof.min() + chi2_cut(conf))[0]
     h = grid[1] - grid[0]
     # a grid cell stands for locations up to half a cell either side of it; the end cells for
@@ -162,7 +186,7 @@ def crossing_interval(fit: LogisticFit, level: np.ndarray | float, conf: float,
     low, high = float(edges_low[inside[0]]), float(edges_high[inside[-1]])
     if estimate is not None and math.isfinite(estimate):
         low, high = min(low, estimate), max(high, estimate)
-    return CrossingInterval(low, high, _kind(fit.t, low, high, h))
+    return low, high
 
 
 def _kind(t: np.ndarray, low: float, high: float, h: float) -> str:

@@ -33,7 +33,12 @@ def plot_curves(curves, out_dir: Path) -> list[Path]:
     for key, group in groups.items():
         fig, axes = plt.subplots(1, len(group), figsize=(4 * len(group), 3.4), squeeze=False)
         for ax, c in zip(axes[0], group):
-            ax.errorbar(c.x, c.y, yerr=Z95 * c.se, fmt="o", ms=4, capsize=2)
+            seeds = c.seed_points if c.multi_seed else {}
+            for i, (xs, ys, _) in enumerate(seeds.values()):  # each seed a thin line
+                ax.plot(xs, ys, color="grey", lw=0.7, alpha=0.5,
+                        label=f"{len(seeds)} seeds" if i == 0 else None)
+            ax.errorbar(c.x, c.y, yerr=Z95 * c.se, fmt="o", ms=4, capsize=2,
+                        label="mean over seeds" if seeds else None)
             if len(c.x) >= 2:
                 t = np.log10(c.x)
                 coef = np.polyfit(t, c.y, 1)
@@ -45,8 +50,9 @@ def plot_curves(curves, out_dir: Path) -> list[Path]:
                 lo, hi = r["threshold_ci"]
                 ax.axvspan(lo if lo is not None else c.x.min() / 2,
                            hi if hi is not None else c.x.max() * 2, color="orange", alpha=0.25,
-                           label="threshold 95% CI" + (" (bracket)" if r.get("threshold_ci_kind")
-                                                       == "bracket" else ""))
+                           label="threshold 95% CI" + {"bracket": " (bracket)",
+                                                       "seeds": " (recipe)"}.get(
+                               r.get("threshold_ci_kind"), ""))
             if r.get("threshold"):
                 ax.axvline(r["threshold"], color="orange")
             if c.baseline is not None:

@@ -97,7 +97,7 @@ def _panels(df: pd.DataFrame, x: str, verdicts) -> list[dict]:
                  "variant": _clean(variant), "shots": _clean(shots),
                  "label": " ".join(str(v) for v in (family, _task_label(task, variant)) if v)
                  + (f" ({shots:g}-shot)" if isinstance(shots, (int, float)) and shots else ""),
-                 "size": {}, "steps": {}, "verdict": {}}
+                 "size": {}, "steps": {}, "verdict": {}, "seeds": {}}
         for metric, gm in g.groupby("metric"):
             gm = _norm_frame(gm[gm[x].notna() & (gm[x] > 0)])
             if gm.empty:
@@ -112,13 +112,20 @@ def _panels(df: pd.DataFrame, x: str, verdicts) -> list[dict]:
                 "lo": [_clean(v) for v in agg["lo"]], "hi": [_clean(v) for v in agg["hi"]],
                 "raw": [_clean(v) for v in agg["raw"]], "model": list(models),
                 "normalised": bool(agg["normalised"].all())}
+            if "seed" in gm.columns and gm["seed"].nunique() > 1:  # each seed a thin line
+                lines = [gs.groupby(x)["y"].mean() for _, gs in gm.groupby("seed")]
+                panel["seeds"][metric] = {"xs": [[float(v) for v in ln.index] for ln in lines],
+                                          "ys": [[_clean(v) for v in ln] for ln in lines]}
             r = by_verdict.get((family, task, variant, shots, metric))
             if r is not None:
                 panel["verdict"][metric] = {
                     "classification": r.classification, "emergence": r.emergence,
                     "threshold": _clean(r.threshold),
                     "ci": [_clean(v) for v in r.threshold_ci] if r.threshold_ci else None,
-                    "ci_kind": r.threshold_ci_kind}
+                    "ci_kind": r.threshold_ci_kind,
+                    "seeds": max((c["count"] for c in r.seeds or []), default=1),
+                    "seed_variance": r.seed_variance,
+                    "seed_spread": _clean(r.seed_spread_decades)}
         if "step" in df.columns and df["step"].notna().any():
             mine = df[(df["family"].astype(str) == str(family)) & (df["task"] == task)
                       & (df["variant"].astype(str) == str(variant))
@@ -254,6 +261,10 @@ def _figures(panels: list[dict], x: str, first: str):
         d = p["size"].get(first) or next(iter(p["size"].values()))
         src = ColumnDataSource({k: d[k] for k in ("x", "y", "lo", "hi", "raw", "model")},
                                name=f"size-{p['id']}")
+        seeds = p["seeds"].get(first, {"xs": [], "ys": []})
+        size.multi_line(xs="xs", ys="ys", source=ColumnDataSource(dict(seeds),
+                                                                  name=f"seeds-{p['id']}"),
+                        line_width=1, line_alpha=0.45, color="grey")
         size.varea(x="x", y1="lo", y2="hi", source=src, fill_alpha=0.25, fill_color=PALETTE[0])
         size.line(x="x", y="y", source=src, line_width=2, color=PALETTE[0])
         dots = size.scatter(x="x", y="y", source=src, size=7, color=PALETTE[0])

@@ -77,20 +77,35 @@ def _ylim(ax, values) -> None:
     ax.set_ylim(min(-0.1, lo - 0.05), 1.05)  # below-chance dips (U-shapes) stay visible
 
 
-def plot_size_curves(results: pd.DataFrame, path: Path) -> Path:
+def plot_size_curves(results: pd.DataFrame, path: Path, verdicts=None) -> Path:
     """One panel per task, x = non-embedding parameters (log), one line per metric, final
-    checkpoints, seeds averaged."""
-    df = fold_shots(results[results["final_checkpoint"] & results["metric"].isin(CURVE_METRICS)])
-    df = _mean_over_seeds(df, "params_nonembed")
+    checkpoints, seeds averaged; with several training seeds each seed is a thin line under the
+    mean, and a second row shows the emergence probability (the share of seeds past the
+    threshold level at each size, with its interval) from the analysis' verdicts on exact match
+    or the multiple-choice grade."""
+    final = fold_shots(results[results["final_checkpoint"] & results["metric"].isin(CURVE_METRICS)])
+    df = _mean_over_seeds(final, "params_nonembed")
+    seeded = "seed" in final.columns and final["seed"].nunique() > 1
     keys = list(df[["task", "variant"]].drop_duplicates().itertuples(index=False))
-    fig, axes = plt.subplots(1, len(keys), figsize=(4.2 * len(keys), 3.6), squeeze=False)
+    prob = _probabilities(verdicts) if seeded else {}
+    rows = 2 if prob else 1
+    fig, axes = plt.subplots(rows, len(keys), figsize=(4.2 * len(keys), 3.6 * rows),
+                             squeeze=False, sharex="col")
+    colors = dict(zip(CURVE_METRICS, plt.rcParams["axes.prop_cycle"].by_key()["color"]))
     for ax, (task, variant) in zip(axes[0], keys):
         sub = df[(df.task == task) & (df.variant == variant)]
         for metric in CURVE_METRICS:
             line = sub[sub.metric == metric].sort_values("params_nonembed")
-            if len(line):
-                ax.plot(line.params_nonembed, line.norm, marker="o", label=metric,
-                        lw=2.2 if is_discrete(metric) else 1.4)
+            if not len(line):
+                continue
+            if seeded:
+                own = final[(final.task == task) & (final.variant == variant)
+                            & (final.metric == metric)]
+                for _, g in own.assign(norm=normalised(own)).groupby("seed"):
+                    g = g.sort_values("params_nonembed")
+                    ax.plot(g.params_nonembed, g.norm, color=colors[metric], lw=0.7, alpha=0.35)
+            ax.plot(line.params_nonembed, line.norm, marker="o", label=metric,
+                    color=colors[metric], lw=2.2 if is_discrete(metric) else 1.4)
         ax.set_xscale("log")
         ax.axhline(0, color="grey", lw=0.8, ls=":")
         _ylim(ax, sub.norm)
@@ -98,9 +113,37 @@ def plot_size_curves(results: pd.DataFrame, path: Path) -> Path:
         ax.set_xlabel("non-embedding parameters")
         ax.legend(fontsize=7, loc="best")
     axes[0][0].set_ylabel("normalised score (0 = chance, 1 = perfect)")
-    fig.suptitle("Emergence with scale (final checkpoints)")
+    if prob:
+        for ax, (task, variant) in zip(axes[1], keys):
+            p = prob.get((task, variant))
+            if p is not None:
+                x = [q["x"] for q in p]
+                share = np.array([q["share"] for q in p])
+                err = np.array([[s - q["ci"][0], q["ci"][1] - s] for s, q in zip(share, p)]).T
+                ax.errorbar(x, share, yerr=err, marker="s", color="black", capsize=3, lw=1.2)
+            ax.set_xscale("log")
+            ax.set_ylim(-0.05, 1.05)
+            ax.set_xlabel("non-embedding parameters")
+            ax.set_title("share of seeds past the threshold level", fontsize=9)
+        axes[1][0].set_ylabel("emergence probability (95% CI)")
+    n_seeds = final["seed"].nunique() if seeded else 1
+    fig.suptitle("Emergence with scale (final checkpoints"
+                 + (f"; {n_seeds} training seeds: thin lines, mean bold)" if seeded else
+                    "; one training seed)"))
     fig.tight_layout()
     return save_figure(fig, path)
+
+
+def _probabilities(verdicts) -> dict:
+    """(task, variant as displayed) -> emergence probability of its headline metric."""
+    out = {}
+    for r in verdicts or []:
+        if r.metric in HEADLINE and getattr(r, "emergence_probability", None):
+            variant = r.variant if not r.shots else (
+                f"{int(r.shots)}-shot" if r.variant in (None, "plain") else
+                f"{r.variant} {int(r.shots)}-shot")
+            out[(r.task, variant if variant is not None else "plain")] = r.emergence_probability
+    return out
 
 
 def plot_step_curves(results: pd.DataFrame, path: Path, metric: str = "headline") -> Path:
@@ -181,12 +224,13 @@ def plot_depth_curves(results: pd.DataFrame, path: Path) -> Path:
     return save_figure(fig, path)
 
 
-def write_plots(results: pd.DataFrame, out_dir: Path) -> list[Path]:
+def write_plots(results: pd.DataFrame, out_dir: Path, verdicts=None) -> list[Path]:
+    """The run's PNGs; verdicts (analyze's results) add the emergence-probability row."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = []
     if results["params_nonembed"].nunique() > 1:
-        paths.append(plot_size_curves(results, out_dir / "emergence_size.png"))
+        paths.append(plot_size_curves(results, out_dir / "emergence_size.png", verdicts))
     if results.groupby("d_model")["n_layer"].nunique().max() > 1:
         paths.append(plot_depth_curves(results, out_dir / "depth.png"))
     if results["step"].nunique() > 1:

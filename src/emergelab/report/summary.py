@@ -67,6 +67,7 @@ def findings(results: pd.DataFrame, verdicts) -> list[str]:
                 text += f", the whole rise between two members {np.log10(hi / lo):.2f} decades apart"
             else:
                 text += f", 10-90% rise over {r.width_decades:.2f} decades"
+        text += _seed_text(r)
         if r.emergence in ("hard", "fake") and r.threshold is not None:
             k = getattr(r, "shots", 0)
             acc = mirage_progress(results, r.task, r.variant, "token_accuracy", r.threshold, k)
@@ -77,6 +78,22 @@ def findings(results: pd.DataFrame, verdicts) -> list[str]:
                          f"log-prob {lp:.0%} of their range")
         lines.append(text)
     return lines
+
+
+def _seed_text(r) -> str:
+    """How many training seeds stand behind a verdict, and how many of them alone agree."""
+    most = max((s["count"] for s in (getattr(r, "seeds", None) or [])), default=1)
+    if getattr(r, "seed_variance", "not measured") != "measured":
+        if most > 1:
+            return (f" ({most} seeds, too few sizes each for a threshold per seed: its interval "
+                    "covers evaluation noise only)")
+        return " (one seed: this run's verdict; its interval covers evaluation noise only)"
+    own = r.seed_verdicts or []
+    agree = sum(v["emergence"] == r.emergence for v in own)
+    text = f" ({len(own)} seeds; {agree} of {len(own)} alone say {r.emergence or 'no emergence'}"
+    if r.seed_spread_decades is not None:
+        text += f"; the seeds' own thresholds spread {r.seed_spread_decades:.2f} decades (SD)"
+    return text + ")"
 
 
 def eval_table(results: pd.DataFrame) -> Table:
