@@ -65,7 +65,10 @@ def _start_slow_run(tmp_path: Path) -> tuple[subprocess.Popen, Path, list[int]]:
     out = tmp_path / "run"
     proc = subprocess.Popen([sys.executable, "-m", "emergelab", "run", "--config", cfg, "--out",
                              out, "--quiet", "--workers", "2", "--threads", "1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, start_new_session=True)  # its own group, as in a terminal
+                            text=True, start_new_session=True,  # its own group, as in a terminal
+                            # a terminal's default Ctrl-C handling, even where pytest was started
+                            # ignoring SIGINT (a background job, nohup: the child inherits SIG_IGN)
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 120
     while not all((out / "checkpoints" / m / "step_0").exists()  # both members are training
                   for m in ("L2-d8-s0", "L2-d12-s0")):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 from pathlib import Path
 from typing import Optional
@@ -29,6 +30,8 @@ THREADS_HELP = ("intra-op threads (Ray: CPUs) per member (default: the cores sha
 BACKEND_HELP = "how members run: local (worker processes here), ray (a Ray cluster), in-process"
 ADDRESS_HELP = "--backend ray: HOST:PORT of the Ray head (default: $RAY_ADDRESS, else a local Ray)"
 RETRIES_HELP = "--backend ray: times a member whose worker or node died is retried (default 3)"
+SEEDS_HELP = ("training seeds per size (0..N-1; overrides ladder.seeds): thresholds become the "
+              "recipe's, with intervals that hold seed-to-seed variation")
 DEVICE_HELP = "where members train and are evaluated: auto (CUDA when present), cpu, cuda, mps"
 
 
@@ -58,12 +61,13 @@ def _run_and_report(cfg, out: Path, quiet: bool, probes=None, stop_on_alert: boo
         raise typer.Exit(3)
     for run_dir in dirs:
         results = read_results(run_dir)
-        plots = write_plots(results, run_dir / "report")
+        verdicts = analyze_source(run_dir).results
+        plots = write_plots(results, run_dir / "report", verdicts)
         if run_dir != out:
             console.print(f"[bold]{run_dir.name}[/bold]")
         if (results["metric"] == "exact_match").any():
             console.print(results_table(results))
-        for line in findings(results, analyze_source(run_dir).results):
+        for line in findings(results, verdicts):
             console.print(f"- {line}", highlight=False)
         console.print(f"results: {run_dir / 'results'} (Parquet; query with DuckDB)")
         for p in plots:
@@ -80,12 +84,13 @@ def demo(out: Path = typer.Option(Path("emergelab-demo"), help="run directory"),
          workers: Optional[int] = typer.Option(None, min=1, help=WORKERS_HELP),
          threads: Optional[int] = typer.Option(None, min=1, help=THREADS_HELP),
          backend: str = typer.Option("local", help=BACKEND_HELP),
-         device: str = typer.Option("auto", help=DEVICE_HELP)) -> None:
+         device: str = typer.Option("auto", help=DEVICE_HELP),
+         seeds: Optional[int] = typer.Option(None, help=SEEDS_HELP)) -> None:
     """Train the built-in `quick` ladder and show emergence (a few minutes on 2 CPU cores)."""
-    from .config import load_preset
+    from .config import load_preset, with_seeds
 
-    _run_and_report(load_preset("quick"), out, quiet, workers=workers, threads=threads,
-                    backend=backend, device=device)
+    _run_and_report(with_seeds(load_preset("quick"), seeds), out, quiet, workers=workers,
+                    threads=threads, backend=backend, device=device)
 
 
 @app.command("run")
@@ -103,16 +108,17 @@ def run_cmd(out: Path = typer.Option(..., help="run directory (resumes if it hol
             backend: str = typer.Option("local", help=BACKEND_HELP),
             address: Optional[str] = typer.Option(None, help=ADDRESS_HELP),
             retries: Optional[int] = typer.Option(None, min=0, help=RETRIES_HELP),
-            device: str = typer.Option("auto", help=DEVICE_HELP)) -> None:
+            device: str = typer.Option("auto", help=DEVICE_HELP),
+            seeds: Optional[int] = typer.Option(None, help=SEEDS_HELP)) -> None:
     """Train and evaluate a ladder (or a suite of experiments) from a preset or a TOML config."""
-    from .config import load_config, load_preset
+    from .config import load_config, load_preset, with_seeds
     from .train.monitor import load_probes
 
     if (preset is None) == (config is None):
         raise UserError("give exactly one of --preset or --config")
     if stop_on_alert and probes is None:
         raise UserError("--stop-on-alert needs --probes")
-    cfg = load_preset(preset) if preset else load_config(config)
+    cfg = with_seeds(load_preset(preset) if preset else load_config(config), seeds)
     _run_and_report(cfg, out, quiet, load_probes(probes) if probes else None, stop_on_alert,
                     workers, threads, backend, address, retries, device)
 
@@ -467,7 +473,10 @@ def compare(run_a: Path = typer.Argument(..., help="results of the first recipe 
             metric: str = typer.Option("exact_match", help="the metric whose thresholds to compare"),
             json_out: bool = typer.Option(False, "--json", help="print JSON"),
             plot: Optional[Path] = typer.Option(None, help="write one PNG per task (both runs' "
-                                                          "curves, the common level) here")) -> None:
+                                                          "curves, the common level) here"),
+            seed_spread: Optional[float] = typer.Option(
+                None, help="SD of a recipe's seed thresholds in decades (analyze of a multi-seed "
+                           "run prints it): widens a side that has one seed")) -> None:
     """Threshold shift of every task between two runs (e.g. direct vs chain-of-thought data):
     how many decades earlier or later it emerges, with a 95% interval and a significance call."""
     from rich.table import Table
@@ -477,10 +486,12 @@ def compare(run_a: Path = typer.Argument(..., help="results of the first recipe 
     from .evaluate.registry import spec
 
     spec(metric)  # an unknown metric is a one-line error before any work
+    if seed_spread is not None and not (seed_spread >= 0 and math.isfinite(seed_spread)):
+        raise UserError("--seed-spread must be a non-negative number of decades")
     _ensure_dir(plot)
     a = analyze_source(run_a, x=x)
     b = analyze_source(run_b, x=a.x)
-    rows = compare_thresholds(a.curves, b.curves, metric)
+    rows = compare_thresholds(a.curves, b.curves, metric, seed_spread)
     if not rows:
         raise UserError(f"no task has a {metric} curve in both {run_a} and {run_b}")
     if plot is not None:
@@ -508,8 +519,11 @@ def compare(run_a: Path = typer.Argument(..., help="results of the first recipe 
                       shift_text(r),
                       f"[{_fmt(ci[0], '+.2f') or '-inf'}, {_fmt(ci[1], '+.2f') or '+inf'}]"
                       if ci else "",
-                      {True: "yes", False: "no", None: ""}[r["significant"]])
+                      {True: "yes", False: "no", None: "?"}[r["significant"]])
     console.print(table)
+    notes = sorted({r["note"] for r in rows if r.get("note")})
+    for note in notes:
+        console.print(f"?: {note}", highlight=False)
 
 
 def _fmt(v, spec=".3g") -> str:
@@ -563,8 +577,6 @@ def analyze(source: Path = typer.Argument(..., help="results CSV/Parquet, a run 
                                                                 "else 0.95)")) -> None:
     """Detect and classify emergence in every curve of a results table: hard / soft / fake
     emergence, thresholds with calibrated 95% intervals."""
-    import math
-
     from rich.table import Table
 
     from .analysis import analyze as analyze_source
@@ -592,7 +604,9 @@ def analyze(source: Path = typer.Argument(..., help="results CSV/Parquet, a run 
         _print_json([r.to_json() for r in a.results])
         return
     table = Table(title=f"Emergence analysis of {source} (x = {a.x})")
+    seeded = any(r.seed_variance == "measured" for r in a.results)
     cols = ["curve", "metric", "class", "emergence", "threshold [95% CI]", "width", "L", "B"] + (
+        ["seeds"] if seeded else []) + (
         ["backtest err"] if backtest else [])
     for col in cols:
         table.add_column(col, overflow="fold")
@@ -612,10 +626,13 @@ def analyze(source: Path = typer.Argument(..., help="results CSV/Parquet, a run 
         if r.emergence == "soft" and r.useful_at is not None:
             kind += f" @{_num(r.useful_at)}"
         width = _fmt(r.width_decades, ".2f")
-        if r.threshold_ci_kind == "bracket" and None not in r.threshold_ci:
+        if r.seed_variance == "measured" and r.seed_width_decades is not None:
+            width = _fmt(r.seed_width_decades, ".2f") + "*"  # one seed's rise, not the mean's
+        elif r.threshold_ci_kind == "bracket" and None not in r.threshold_ci:
             width = f"<{math.log10(r.threshold_ci[1] / r.threshold_ci[0]):.2f}"  # inside the gap
         table.add_row(curve, r.metric, r.classification, kind, thr, width, _fmt(r.linearity, ".2f"),
                       _fmt(r.breakthroughness, ".1f"),
+                      *(_seed_cells(r) if seeded else []),
                       *([_fmt(r.backtest_error) or (r.backtest_signal or "")] if backtest
                         else []))
     console.print(table)
@@ -625,6 +642,28 @@ def analyze(source: Path = typer.Argument(..., help="results CSV/Parquet, a run 
         console.print("b: the interval is the gap between two neighbouring models: the rise "
                       "happens between them and no model on it locates it more finely",
                       highlight=False)
+    if seeded:
+        console.print("seeds: training seeds per size ±SD of their own thresholds (decades); "
+                      "width*: median 10-90% rise of one seed. With seeds the threshold is the "
+                      "recipe's (the mean over seeds) and its interval holds the seed-to-seed "
+                      "variation", highlight=False)
+    unmeasured = [r for r in a.results if r.seed_variance != "measured"]
+    if unmeasured:
+        most = max(c["count"] for r in unmeasured for c in (r.seeds or [{"count": 1}]))
+        who = ("curves without a seed column" if seeded else
+               "one training seed per size" if most == 1 else
+               f"{most} seeds, but too few sizes each for a threshold per seed")
+        console.print(f"{who}: intervals cover evaluation noise only (seed-to-seed variation "
+                      "not measured)", highlight=False)
+
+
+def _seed_cells(r) -> list[str]:
+    if r.seed_variance != "measured":
+        return ["1"]
+    counts = sorted({s["count"] for s in r.seeds or []})
+    k = str(counts[0]) if len(counts) == 1 else f"{counts[0]}-{counts[-1]}"
+    spread = _fmt(r.seed_spread_decades, ".2f")
+    return [f"{k} ±{spread}" if spread else k]
 
 
 @app.command()

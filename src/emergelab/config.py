@@ -51,7 +51,11 @@ class LadderConfig(Strict):
     n_layers: list[int] | None = None         # explicit depths, one per d_model (else the rule)
     head_dim: int = Field(16, ge=1)
     max_layers: int = Field(4, ge=1)
-    seeds: list[int] = [0]                    # several seeds per size average out threshold noise
+    # training seeds per size: thresholds and shifts become claims about the recipe, with
+    # intervals that hold seed-to-seed variation (analysis/seeds.py)
+    seeds: list[Annotated[int, Field(ge=0)]] = Field([0], min_length=1)
+    # what a seed changes: initialisation and data order ("both"), or only one of them
+    vary: Literal["both", "init", "data"] = "both"
     # a declared ablation: members differing in this shape column are separate arms, one curve
     # each in `analyze` (e.g. "n_layer" for 1- vs 2-layer members at the same widths). Never
     # guessed from the table: a real family changes depth and width together as it grows.
@@ -62,6 +66,13 @@ class LadderConfig(Strict):
     def _positive(cls, v: list[int]) -> list[int]:
         if any(d < 1 for d in v):
             raise ValueError("d_models must be positive")
+        return v
+
+    @field_validator("seeds")
+    @classmethod
+    def _distinct_seeds(cls, v: list[int]) -> list[int]:
+        if len(set(v)) != len(v):
+            raise ValueError(f"seeds lists a seed twice ({v})")
         return v
 
 
@@ -78,6 +89,9 @@ class TrainConfig(Strict):
     # "auto": timed per member shape at the start of a run (train/kernels.py, kernels.json)
     precision: Literal["auto", "fp32", "bf16"] = "auto"
     attention: Literal["auto", "sdpa", "matmul"] = "auto"
+    # seeds of one member shape: trained stacked in one model ("batched"), one by one
+    # ("separate"), or whichever is faster here ("auto": timed like the precision)
+    seed_groups: Literal["auto", "batched", "separate"] = "auto"
     checkpoints: int = Field(10, ge=1)             # log-spaced checkpoints (plus step 0 and final)
     val_batch: int = Field(512, ge=1)              # held-out rows for val_loss
 
@@ -174,6 +188,22 @@ def load_preset(name: str) -> RunConfig | SuiteConfig:
         raise UserError(f"unknown preset {name!r} (known: {', '.join(preset_names())})")
     text = resources.files("emergelab.presets").joinpath(f"{name}.toml").read_text()
     return parse_config(tomllib.loads(text), f"preset {name}")
+
+
+def with_seeds(cfg: RunConfig | SuiteConfig, n: int | None) -> RunConfig | SuiteConfig:
+    """cfg with training seeds 0..n-1 on every ladder (`--seeds N`); unchanged for None."""
+    if n is None:
+        return cfg
+    if n < 1:
+        raise UserError(f"--seeds must be at least 1, not {n}")
+
+    def one(run: RunConfig) -> RunConfig:
+        return run.model_copy(update={"ladder": run.ladder.model_copy(
+            update={"seeds": list(range(n))})})
+
+    if isinstance(cfg, SuiteConfig):
+        return cfg.model_copy(update={"experiments": [one(e) for e in cfg.experiments]})
+    return one(cfg)
 
 
 def to_toml(cfg: RunConfig | SuiteConfig) -> str:

@@ -43,7 +43,7 @@ def block_size_for(mixture: Mixture, eval_tasks: list[EvalTask]) -> int:
 def ladder_members(cfg: RunConfig, block_size: int) -> list[Member]:
     lc = cfg.ladder
     return build_ladder(lc.d_models, lc.seeds, CharTokenizer().vocab_size, block_size,
-                        lc.head_dim, lc.max_layers, lc.n_layers)
+                        lc.head_dim, lc.max_layers, lc.n_layers, lc.vary)
 
 
 def setup(cfg: RunConfig) -> tuple[list[EvalTask], Mixture, list[Member]]:
@@ -57,7 +57,7 @@ def setup(cfg: RunConfig) -> tuple[list[EvalTask], Mixture, list[Member]]:
 
 def mixture_seed(cfg: RunConfig, member: Member) -> int:
     """The seed of the batches a member trains on: members of one seed share them."""
-    return cfg.seed * 1000 + member.seed
+    return cfg.seed * 1000 + member.data_seed
 
 
 def member_mixture(cfg: RunConfig, mixture: Mixture, member: Member) -> Mixture:

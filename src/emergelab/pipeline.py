@@ -67,24 +67,30 @@ def run(cfg: RunConfig, out: Path, quiet: bool = False, console: Console | None 
         with progress if not quiet else contextlib.nullcontext():
             job = LadderJob(cfg, out, tuple(m.model_id for m in members), (), threads,
                             str(dev), monitor)
-            per_member = job.steps_per_member
-            bar = progress.add_task("batches", total=len(members) * per_member)
+            bar = progress.add_task("batches", total=len(members) * job.steps_per_member)
             build_batches(cfg, mixture, members, out)
-            kernels = choose_kernels(
-                members, mixture, cfg.train, out / "kernels.json", device=dev,
-                on_measure=lambda mid: progress.update(bar, description=f"time  {mid}"))
-            job = replace(job, kernels=tuple(kernels[m.model_id] for m in members))
-            log.info("%d members on %s, %s, %d threads each", len(members), describe(dev),
-                     backend.describe(), threads)
+
+            def timing(what: str) -> None:
+                progress.update(bar, description=f"time  {what}")
+
+            kernels = choose_kernels(members, mixture, cfg.train, out / "kernels.json",
+                                     device=dev, on_measure=timing)
+            units = seed_group_units(cfg, mixture, members, kernels, out, dev, monitor, timing)
+            job = replace(job, kernels=tuple(kernels[m.model_id] for m in members), units=units)
+            totals = {job.unit_name(i): job.unit_steps(i) for i in range(job.n_units)}
+            progress.update(bar, total=sum(totals.values()))
+            log.info("%d members (%d workers' units) on %s, %s, %d threads each", len(members),
+                     job.n_units, describe(dev), backend.describe(), threads)
 
             def report(counts: dict[str, int]) -> None:
                 busy = [f"{'train' if n < cfg.train.steps else 'eval'} {mid}"
-                        for mid, n in counts.items() if n < per_member]
+                        for mid, n in counts.items() if n < totals[mid]]
                 progress.update(bar, completed=sum(counts.values()),
                                 description=", ".join(busy) or "done")
 
-            # biggest first, so the longest member never starts last and runs alone
-            order = sorted(range(len(members)), key=lambda i: -members[i].config.params_nonembed())
+            # biggest first, so the longest unit never starts last and runs alone
+            order = sorted(range(job.n_units), key=lambda i: -sum(
+                members[j].config.params_nonembed() for j in job.unit(i)))
             stopped, seconds = backend.run(job, order, report)
             if monitor is not None:
                 monitor.seconds += seconds
@@ -92,8 +98,30 @@ def run(cfg: RunConfig, out: Path, quiet: bool = False, console: Console | None 
                 mid, step = stopped
                 raise StoppedOnAlert(mid, step, f"{mid} stopped on alert at step {step} "
                                      "(checkpoint saved); rerun the same command to resume")
-            progress.update(bar, completed=len(members) * per_member, description="done")
+            progress.update(bar, completed=sum(totals.values()), description="done")
     return out
+
+
+def seed_group_units(cfg: RunConfig, mixture, members, kernels, out: Path, dev, monitor,
+                     on_measure=None) -> tuple[tuple[int, ...], ...]:
+    """What each worker runs: the seeds of a member shape together where stacking them is
+    faster (train/kernels.choose_seed_groups; CPU only, and not under a capability monitor,
+    which watches one model at a time), else each member alone."""
+    from .experiment import member_mixture
+    from .train.kernels import choose_seed_groups
+
+    if len(cfg.ladder.seeds) < 2 or monitor is not None or dev.type != "cpu":
+        return ()
+    mixtures = {m.model_id: member_mixture(cfg, mixture, m) for m in members}
+    batched = choose_seed_groups(members, mixtures, cfg.train, out / "kernels.json", kernels,
+                                 on_measure)
+    by_shape: dict[str, list[int]] = {}
+    for i, m in enumerate(members):
+        by_shape.setdefault(m.model_id.rsplit("-s", 1)[0], []).append(i)
+    units = []
+    for label, idx in by_shape.items():
+        units += [tuple(idx)] if batched.get(label) else [(i,) for i in idx]
+    return tuple(units)
 
 
 def run_dirs(cfg: RunConfig | SuiteConfig, out: Path) -> list[Path]:

@@ -35,14 +35,14 @@ class InProcess:
         prepared = setup(job.cfg)
         counts: dict[str, int] = {}
         for i in order:
-            mid = job.model_ids[i]
+            mid = job.unit_name(i)
 
             def one(n: int, mid=mid) -> None:
                 counts[mid] = n
                 on_progress(counts)
 
             step, _ = run_member(job, i, one, prepared)  # the monitor is this process's own
-            counts[mid] = job.steps_per_member
+            counts[mid] = job.unit_steps(i)
             if step is not None:
                 return (mid, step), 0.0
         return None, 0.0

@@ -52,7 +52,7 @@ class MemberWorker:
 
     def __init__(self, job: LadderJob, index: int) -> None:
         ctx = _context()
-        self.model_id = job.model_ids[index]
+        self.model_id = job.unit_name(index)
         self._progress = ctx.Value("q", 0, lock=False)
         self._receive, send = ctx.Pipe(duplex=False)
         self._proc = ctx.Process(target=_worker, name=f"emergelab-{self.model_id}",

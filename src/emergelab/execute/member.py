@@ -43,15 +43,39 @@ class LadderJob:
     threads: int                  # intra-op threads per member: results depend on it
     device: str = "cpu"
     monitor: object | None = None  # a CapabilityMonitor, or None
+    # what each worker runs: members' indices, one member or a seed group (several seeds of one
+    # shape trained stacked, train/seed_group.py); empty: every member on its own
+    units: tuple[tuple[int, ...], ...] = ()
 
     @property
     def steps_per_member(self) -> int:
         """Progress units of one member: its training steps, then one per checkpoint evaluated."""
+        return self.cfg.train.steps + self.evals_per_member
+
+    @property
+    def evals_per_member(self) -> int:
         from ..train.schedule import checkpoint_steps
 
         c = self.cfg
-        return c.train.steps + (len(checkpoint_steps(c.train.steps, c.train.checkpoints))
-                                if c.eval.every_checkpoint else 1)
+        return (len(checkpoint_steps(c.train.steps, c.train.checkpoints))
+                if c.eval.every_checkpoint else 1)
+
+    @property
+    def n_units(self) -> int:
+        return len(self.units) if self.units else len(self.model_ids)
+
+    def unit(self, i: int) -> tuple[int, ...]:
+        return self.units[i] if self.units else (i,)
+
+    def unit_name(self, i: int) -> str:
+        """A member's model_id, or "L2-d8-s0+2" for a group of three seeds."""
+        members = self.unit(i)
+        first = self.model_ids[members[0]]
+        return first if len(members) == 1 else f"{first}+{len(members) - 1}"
+
+    def unit_steps(self, i: int) -> int:
+        """Progress units of unit i: training steps once, then every member's evaluations."""
+        return self.cfg.train.steps + len(self.unit(i)) * self.evals_per_member
 
 
 def release_memory() -> None:
@@ -115,6 +139,24 @@ def evaluate_member(cfg: RunConfig, member: Member, out: Path, eval_tasks: list[
             on_done()
 
 
+def evaluate_after_training(cfg: RunConfig, members: list[Member], out: Path,
+                            eval_tasks: list[EvalTask], report: Callable[[int], None],
+                            device="cpu") -> None:
+    """Evaluate the checkpoints of members just trained; progress goes on from the training
+    steps, one unit per evaluated checkpoint."""
+    release_memory()  # the evaluation's shapes differ from training's: start it on a clean heap
+    done = cfg.train.steps
+    report(done)
+
+    def one_more() -> None:
+        nonlocal done
+        done += 1
+        report(done)
+
+    for m in members:
+        evaluate_member(cfg, m, out, eval_tasks, on_done=one_more, device=device)
+
+
 def train_and_evaluate(cfg: RunConfig, out: Path, member: Member, eval_tasks: list[EvalTask],
                        mixture: Mixture, monitor=None,
                        on_progress: Callable[[int], None] | None = None,
@@ -133,31 +175,55 @@ def train_and_evaluate(cfg: RunConfig, out: Path, member: Member, eval_tasks: li
         log.info("%s: stopped on alert at step %d", member.model_id, stopped)
         return stopped
     t1 = time.time()
-    release_memory()  # the evaluation's shapes differ from training's: start it on a clean heap
-    done = cfg.train.steps
-    report(done)
-
-    def one_more() -> None:
-        nonlocal done
-        done += 1
-        report(done)
-
-    evaluate_member(cfg, member, out, eval_tasks, on_done=one_more, device=device)
+    evaluate_after_training(cfg, [member], out, eval_tasks, report, device)
     log.info("%s: %d non-embedding params, train %.1fs, eval %.1fs", member.model_id,
              member.config.params_nonembed(), t1 - t0, time.time() - t1)
     return None
 
 
+def train_and_evaluate_group(cfg: RunConfig, out: Path, group: list[Member],
+                             eval_tasks: list[EvalTask], mixture: Mixture,
+                             on_progress: Callable[[int], None] | None = None,
+                             kernels: Kernels | None = None, device="cpu") -> None:
+    """Train several seeds of one shape stacked (train/seed_group.py), then evaluate each
+    one's checkpoints. Seeds whose resume points disagree (a run that trained them apart
+    before) train apart. Progress: training steps once, then one per evaluated checkpoint."""
+    from ..train.seed_group import resume_steps, train_group
+
+    t0 = time.time()
+    report = on_progress or (lambda n: None)
+    dirs = [out / "checkpoints" / m.model_id for m in group]
+    own = [member_mixture(cfg, mixture, m) for m in group]
+    batches = [PrebuiltBatches.open(batches_dir(cfg, out, m), mix.tok.pad_id)
+               for m, mix in zip(group, own)]
+    if len(set(resume_steps(dirs))) == 1 and torch.device(device).type == "cpu":
+        train_group(group, own, cfg.train, dirs, on_step=report, kernels=kernels,
+                    batches=batches)
+    else:
+        for m, mix, d, b in zip(group, own, dirs, batches):
+            train_member(m, mix, cfg.train, d, kernels=kernels, device=device, batches=b)
+    t1 = time.time()
+    evaluate_after_training(cfg, group, out, eval_tasks, report, device)
+    log.info("%s and %d more seeds trained together: %d non-embedding params each, train "
+             "%.1fs, eval %.1fs", group[0].model_id, len(group) - 1,
+             group[0].config.params_nonembed(), t1 - t0, time.time() - t1)
+
+
 def run_member(job: LadderJob, index: int, on_progress: Callable[[int], None] | None = None,
                prepared=None) -> tuple[int | None, float]:
-    """Member `index` of job's ladder, start to end, in this process: (step a monitor alert
-    stopped it at or None, seconds the monitor spent probing). prepared: setup(job.cfg) when
-    the caller has it already (the in-process backend)."""
+    """Unit `index` of job's ladder (a member, or a seed group), start to end, in this process:
+    (step a monitor alert stopped it at or None, seconds the monitor spent probing). prepared:
+    setup(job.cfg) when the caller has it already (the in-process backend)."""
     torch.set_num_threads(job.threads)
     with logging_to(job.out):
         eval_tasks, mixture, members = prepared or setup(job.cfg)
+        unit = job.unit(index)
+        if len(unit) > 1:
+            train_and_evaluate_group(job.cfg, job.out, [members[i] for i in unit], eval_tasks,
+                                     mixture, on_progress, job.kernels[unit[0]], job.device)
+            return None, 0.0
         before = job.monitor.seconds if job.monitor is not None else 0.0
-        stopped = train_and_evaluate(job.cfg, job.out, members[index], eval_tasks, mixture,
-                                     job.monitor, on_progress, job.kernels[index], job.device)
+        stopped = train_and_evaluate(job.cfg, job.out, members[unit[0]], eval_tasks, mixture,
+                                     job.monitor, on_progress, job.kernels[unit[0]], job.device)
         spent = (job.monitor.seconds - before) if job.monitor is not None else 0.0
     return stopped, spent

@@ -105,14 +105,15 @@ def check_run_dir(out: Path) -> None:
 
 
 def member_task(job: LadderJob, index: int, tracker) -> tuple[int | None, float]:
-    """One member on whichever node Ray chose (a retry resumes from the last checkpoint)."""
+    """One member (or seed group) on whichever node Ray chose (a retry resumes from the last
+    checkpoint)."""
     check_run_dir(job.out)
-    mid = job.model_ids[index]
+    mid = job.unit_name(index)
     last = [0.0]
 
     def report(n: int) -> None:
         now = time.monotonic()
-        if now - last[0] >= REPORT_EVERY_S or n >= job.steps_per_member:
+        if now - last[0] >= REPORT_EVERY_S or n >= job.unit_steps(index):
             last[0] = now
             try:
                 tracker.report.remote(mid, n)
@@ -161,7 +162,7 @@ class RayCluster:
             task = ray.remote(member_task)
             pending = {task.options(num_cpus=job.threads, max_retries=self.retries,
                                     retry_exceptions=False,
-                                    name=f"emergelab {job.model_ids[i]}").remote(job, i, tracker): i
+                                    name=f"emergelab {job.unit_name(i)}").remote(job, i, tracker): i
                        for i in order}
             return self._wait(ray, job, pending, tracker, on_progress)
         finally:
@@ -177,7 +178,7 @@ class RayCluster:
                 ready, _ = ray.wait(list(pending), num_returns=1, timeout=0.2)
                 for ref in ready:
                     i = pending.pop(ref)
-                    mid = job.model_ids[i]
+                    mid = job.unit_name(i)
                     try:
                         step, spent = ray.get(ref)
                     except RayTaskError as err:
@@ -197,7 +198,7 @@ class RayCluster:
                         # a monitor alert: members already running finish; nothing else starts
                         stopped = (mid, step)
                         for r, j in list(pending.items()):
-                            if job.model_ids[j] not in counts:  # not begun: never will
+                            if job.unit_name(j) not in counts:  # not begun: never will
                                 ray.cancel(r)
                                 pending.pop(r)
                 try:

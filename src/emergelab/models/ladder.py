@@ -28,14 +28,28 @@ def shape_for(d_model: int, head_dim: int = 16, max_layers: int = 4,
 
 @dataclass(frozen=True)
 class Member:
+    """One ladder member: a shape and a training seed. The seed sets the initialisation and the
+    data order; a ladder that varies only one of them (ladder.vary) gives the other the ladder's
+    first seed, as PolyPythias varies them apart."""
+
     model_id: str
     seed: int
     config: GPTConfig
+    init_seed: int | None = None
+    data_seed: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.init_seed is None:
+            object.__setattr__(self, "init_seed", self.seed)
+        if self.data_seed is None:
+            object.__setattr__(self, "data_seed", self.seed)
 
 
 def build_ladder(d_models: list[int], seeds: list[int], vocab_size: int, block_size: int,
                  head_dim: int = 16, max_layers: int = 4,
-                 n_layers: list[int] | None = None) -> list[Member]:
+                 n_layers: list[int] | None = None, vary: str = "both") -> list[Member]:
+    """Every width with every seed. vary: what a seed changes — "both" (initialisation and data
+    order), "init" or "data" (the other fixed at the first seed's)."""
     members = []
     for i, d in enumerate(d_models):
         n_layer, d_model, n_head = shape_for(d, head_dim, max_layers,
@@ -43,5 +57,7 @@ def build_ladder(d_models: list[int], seeds: list[int], vocab_size: int, block_s
         cfg = GPTConfig(vocab_size=vocab_size, block_size=block_size,
                         n_layer=n_layer, n_head=n_head, d_model=d_model)
         for s in seeds:
-            members.append(Member(f"L{n_layer}-d{d_model}-s{s}", s, cfg))
+            members.append(Member(f"L{n_layer}-d{d_model}-s{s}", s, cfg,
+                                  s if vary in ("both", "init") else seeds[0],
+                                  s if vary in ("both", "data") else seeds[0]))
     return members

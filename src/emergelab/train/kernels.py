@@ -32,8 +32,16 @@ from ..errors import UserError
 # bf16 must beat fp32 by this much to be chosen: fp32 is the reference numerics, and a closer
 # call is within the timing noise of a few steps
 BF16_MARGIN = 0.05
-WARMUP_STEPS = 1
-TIMED_STEPS = 3
+# every option first trains WARMUP_STEPS untimed (allocator, oneDNN primitives, caches), then
+# ROUNDS rounds each time every option for TIMED_STEPS steps, in a rotating order, and an option
+# keeps its fastest round: one slow moment of a busy machine never decides the choice, and no
+# option is timed colder than another (the first-heat-only timing this replaces picked a kernel
+# 20% slower than the steady state on an AVX2 EPYC)
+WARMUP_STEPS = 2
+TIMED_STEPS = 2
+ROUNDS = 3
+# seeds of one shape train stacked only when that beats training them apart by this much
+GROUP_MARGIN = 0.05
 
 
 @dataclass(frozen=True)
@@ -86,37 +94,71 @@ def timing_batches(mixture, train_cfg) -> list:
     return [mixture.packed_batch(s, train_cfg.batch_size) for s in range(WARMUP_STEPS + TIMED_STEPS)]
 
 
+def race(steps: dict) -> dict:
+    """Seconds per step of each option: steps[option](batch index) runs one step. Warm-up
+    untimed, then interleaved rounds in rotating order; each option keeps its fastest round."""
+    options = list(steps)
+    for o in options:
+        for i in range(WARMUP_STEPS):
+            steps[o](i)
+    best = {o: float("inf") for o in options}
+    for r in range(ROUNDS):
+        for o in options[r % len(options):] + options[:r % len(options)]:
+            t = time.perf_counter()
+            for i in range(WARMUP_STEPS, WARMUP_STEPS + TIMED_STEPS):
+                steps[o](i)
+            best[o] = min(best[o], (time.perf_counter() - t) / TIMED_STEPS)
+    return best
+
+
 def time_candidates(config, mixture, train_cfg, options: list[Kernels],
                     batches: list | None = None) -> dict[Kernels, float]:
     """Seconds per training step of a fresh model of `config` under each option, on the same real
-    batches. Successive halving: every option gets a short heat (its first steps warm the
-    kernels up, then TIMED_STEPS are timed); the fastest of each precision runs one more heat
-    and keeps its better time, so a close call is timed twice and a clear loser only once."""
+    batches (race: warm-up discarded, interleaved rounds, fastest round)."""
     from ..models.gpt import GPT
     from .loop import make_optimizer, train_step
 
     batches = batches or timing_batches(mixture, train_cfg)
-    runs = {}
+    steps = {}
     for k in options:
         torch.manual_seed(0)
         model = GPT(config)
         model.set_attention_kernel(k.attention)
-        runs[k] = (model, make_optimizer(model, train_cfg))
+        opt = make_optimizer(model, train_cfg)
+        steps[k] = (lambda i, model=model, opt=opt, k=k:
+                    train_step(model, opt, batches[i], k.autocast, train_cfg.grad_clip))
+    return race(steps)
 
-    def heat(k: Kernels, warmup: int) -> float:
-        model, opt = runs[k]
-        for b in batches[:warmup]:
-            train_step(model, opt, b, k.autocast, train_cfg.grad_clip)
-        t = time.perf_counter()
-        for b in batches[WARMUP_STEPS:]:
-            train_step(model, opt, b, k.autocast, train_cfg.grad_clip)
-        return (time.perf_counter() - t) / TIMED_STEPS
 
-    best = {k: heat(k, WARMUP_STEPS) for k in options}
-    for p in {k.precision for k in options}:
-        k = min((k for k in options if k.precision == p), key=best.get)
-        best[k] = min(best[k], heat(k, 0))
-    return best
+def time_seed_group(config, mixtures, train_cfg, kernels: Kernels) -> dict[str, float]:
+    """Seconds per step of k seeds (one mixture each) trained stacked in one model
+    ("batched", models/stacked.py) and one after another ("separate"), same batches."""
+    from ..models.gpt import GPT
+    from ..models.stacked import StackedBatch, StackedGPT
+    from .loop import make_optimizer, train_step
+    from .seed_group import group_step, stacked_optimizer
+
+    own = [timing_batches(m, train_cfg) for m in mixtures]
+    models = []
+    for i in range(len(mixtures)):
+        torch.manual_seed(i)
+        models.append(GPT(config))
+        models[-1].set_attention_kernel(kernels.attention)
+    opts = [make_optimizer(m, train_cfg) for m in models]
+    stacked = StackedGPT(models)
+    stacked.set_attention_kernel(kernels.attention)
+    s_opt = stacked_optimizer(stacked, train_cfg)
+    pad = mixtures[0].tok.pad_id
+
+    def separate(i: int) -> None:
+        for m, o, b in zip(models, opts, own):
+            train_step(m, o, b[i], kernels.autocast, train_cfg.grad_clip)
+
+    def batched(i: int) -> None:  # the stacking of the batches is part of its cost
+        group_step(stacked, s_opt, StackedBatch.of([b[i] for b in own], pad), kernels.autocast,
+                   train_cfg.grad_clip)
+
+    return race({"batched": batched, "separate": separate})
 
 
 def pick(timings: dict[Kernels, float]) -> Kernels:
@@ -200,11 +242,14 @@ def _cpu() -> str:
                      fields.get("model", ""), f"flags {flags}"])
 
 
-def _machine_key(config, batches, options) -> str:
+def _machine_key(config, batches, options: list) -> str:
+    """options: the candidates timed (Kernels, or a plain label)."""
     what = {"cpu": _cpu(), "torch": torch.__version__, "threads": torch.get_num_threads(),
+            "timing": f"race {WARMUP_STEPS}+{ROUNDS}x{TIMED_STEPS}",
             "shape": config.to_dict(),
             "batches": [[list(g.idx.shape) for g in b.groups] for b in batches],
-            "candidates": [f"{k.precision}+{k.attention}" for k in options]}
+            "candidates": [f"{k.precision}+{k.attention}" if isinstance(k, Kernels) else str(k)
+                           for k in options]}
     return hashlib.sha1(json.dumps(what, sort_keys=True).encode()).hexdigest()
 
 
@@ -231,11 +276,59 @@ def _cached(key: str, options: list[Kernels]):
 
 
 def _remember(key: str, choice: Kernels, timings: dict[Kernels, float]) -> None:
+    _remember_entry(key, {**asdict(choice), "ms_per_step": {f"{k.precision}+{k.attention}": v * 1e3
+                                                            for k, v in timings.items()}})
+
+
+def choose_seed_groups(members, mixtures: dict, train_cfg, path: Path, kernels: dict,
+                       on_measure=None) -> dict[str, bool]:
+    """Whether each member shape with two or more seeds trains them stacked (by shape label,
+    "L2-d8"): train.seed_groups when pinned, else timed here (time_seed_group; stacked only when
+    GROUP_MARGIN faster), kept in path's "seed_groups" (a resumed run keeps its choice) and in
+    this machine's cache. mixtures: each member's own, by model_id."""
+    from ..store import write_atomic
+
+    record = json.loads(path.read_text()) if path.exists() else {"members": {}}
+    groups = record.setdefault("seed_groups", {})
+    shapes: dict[str, list] = {}
+    for m in members:
+        shapes.setdefault(m.model_id.rsplit("-s", 1)[0], []).append(m)
+    out = {}
+    for label, ms in shapes.items():
+        if len(ms) < 2:
+            continue
+        if label in groups:
+            out[label] = bool(groups[label]["batched"])
+            continue
+        if train_cfg.seed_groups != "auto":
+            entry = {"batched": train_cfg.seed_groups == "batched", "source": "pinned"}
+        else:
+            k = kernels[ms[0].model_id]
+            own = [mixtures[m.model_id] for m in ms]
+            key = _machine_key(ms[0].config, timing_batches(own[0], train_cfg),
+                               [k, f"seeds {len(ms)}: batched or separate"])
+            hit = _load_cache().get(key)
+            if isinstance(hit, dict) and isinstance(hit.get("batched"), bool):
+                entry = {**hit, "source": "machine cache"}
+            else:
+                if on_measure:
+                    on_measure(f"{label} x{len(ms)} seeds")
+                t = time_seed_group(ms[0].config, own, train_cfg, k)
+                entry = {"batched": t["batched"] < (1 - GROUP_MARGIN) * t["separate"],
+                         "ms_per_step": {n: round(v * 1e3, 3) for n, v in t.items()},
+                         "seeds": len(ms), "source": "measured"}
+                _remember_entry(key, {k_: v for k_, v in entry.items() if k_ != "source"})
+        groups[label] = entry
+        out[label] = entry["batched"]
+    write_atomic(path, json.dumps(record, indent=1) + "\n")
+    return out
+
+
+def _remember_entry(key: str, entry: dict) -> None:
     from ..store import write_atomic
 
     cache = _load_cache()
-    cache[key] = {**asdict(choice), "ms_per_step": {f"{k.precision}+{k.attention}": v * 1e3
-                                                    for k, v in timings.items()}}
+    cache[key] = entry
     try:
         machine_cache().parent.mkdir(parents=True, exist_ok=True)
         write_atomic(machine_cache(), json.dumps(cache, indent=1) + "\n")

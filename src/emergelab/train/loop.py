@@ -65,6 +65,21 @@ def validation_loss(model: GPT, batch: Batch, autocast) -> float:
     return float(total) / max(1, len(batch.targets))
 
 
+def write_checkpoint(model: GPT, opt: torch.optim.Optimizer, member: Member, model_dir: Path,
+                     step: int, tokens: int, kernels: Kernels, val_batch: Batch,
+                     autocast) -> None:
+    """A checkpoint of `step` (weights, config, validation loss) and the resume point."""
+    n_nonembed = model.get_num_params(True)
+    precision = "bf16" if kernels.precision == "bf16" else "fp32"
+    info = {"model_id": member.model_id, "seed": member.seed, "step": step, "tokens": tokens,
+            "flops": 6 * n_nonembed * tokens, "params": model.get_num_params(False),
+            "params_nonembed": n_nonembed, "val_loss": validation_loss(model, val_batch, autocast),
+            "precision": precision, "attention": kernels.attention}
+    save_checkpoint(model, model_dir / f"step_{step}", info)
+    save_train_state(model, opt, model_dir / "train_state",
+                     {"step": step, "tokens": tokens, "precision": precision})
+
+
 def train_member(member: Member, mixture: Mixture, cfg: TrainConfig, model_dir: Path,
                  on_step: Callable[[int], None] | None = None,
                  stop_at: int | None = None,
@@ -88,7 +103,7 @@ def train_member(member: Member, mixture: Mixture, cfg: TrainConfig, model_dir: 
     state_dir = model_dir / "train_state"
     ckpts = set(checkpoint_steps(cfg.steps, cfg.checkpoints))
     device = torch.device(device)
-    torch.manual_seed(member.seed)
+    torch.manual_seed(member.init_seed)
     model = GPT(member.config).to(device)  # initialised on the CPU: the same weights anywhere
     opt = make_optimizer(model, cfg)
     kernels = kernels or Kernels.fixed(cfg.precision, cfg.attention)
@@ -96,7 +111,6 @@ def train_member(member: Member, mixture: Mixture, cfg: TrainConfig, model_dir: 
     model.set_attention_kernel(kernels.attention)
     autocast = partial(kernels.autocast, device)
     val_batch = mixture.packed_batch(0, cfg.val_batch, split=EVAL).to(device)
-    n_nonembed = model.get_num_params(True)
 
     meta = load_train_state(model, opt, state_dir)
     start, tokens = (meta["step"], meta["tokens"]) if meta else (0, 0)
@@ -110,13 +124,7 @@ def train_member(member: Member, mixture: Mixture, cfg: TrainConfig, model_dir: 
                         "another --out")
 
     def checkpoint(step: int) -> None:
-        info = {"model_id": member.model_id, "seed": member.seed, "step": step, "tokens": tokens,
-                "flops": 6 * n_nonembed * tokens, "params": model.get_num_params(False),
-                "params_nonembed": n_nonembed, "val_loss": validation_loss(model, val_batch, autocast),
-                "precision": "bf16" if bf16 else "fp32", "attention": kernels.attention}
-        save_checkpoint(model, model_dir / f"step_{step}", info)
-        save_train_state(model, opt, state_dir, {"step": step, "tokens": tokens,
-                                                 "precision": info["precision"]})
+        write_checkpoint(model, opt, member, model_dir, step, tokens, kernels, val_batch, autocast)
 
     if start == 0 and not meta:
         checkpoint(0)
