@@ -22,6 +22,9 @@ name = "add1"
     (GOOD.replace('"add1"', '"add9"'), "unknown task"),
     (GOOD.replace("d_models = [8]", "d_models = []"), "ladder.d_models"),
     (GOOD + 'variant = "upside"\n', "no variant"),
+    (GOOD.replace("steps = 2", 'steps = "24"'), "train.steps"),  # strict: a string is no int
+    (GOOD.replace("d_models = [8]", "d_models = [8]\nseeds = [0, 0]"), "seeds lists a seed twice"),
+    (GOOD.replace("d_models = [8]", 'd_models = [8]\nvary = "weights"'), "ladder.vary"),
 ])
 def test_bad_config_is_one_line_and_exit_2(tmp_path, text, needle):
     cfg = tmp_path / "c.toml"
@@ -69,3 +72,10 @@ def test_usage_errors_are_one_line(tmp_path):
         proc = run_cli("run", "--preset", "micro", "--out", tmp_path / "w", flag, "0")
         assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1
         assert flag in proc.stderr and not (tmp_path / "w").exists()
+
+
+def test_version():
+    from emergelab import __version__
+
+    proc = run_cli("--version")
+    assert proc.returncode == 0 and proc.stdout.strip() == f"emergelab {__version__}"

@@ -48,3 +48,20 @@ def test_a_true_shift_of_six_tenths_of_a_decade_is_found(pairs):
 def test_shift_interval_contains_the_truth(pairs):
     for shift, rows in pairs.items():
         assert np.mean([_contains(r, shift) for r in rows]) >= 0.90
+
+
+def test_two_flat_curves_have_no_shift():
+    rng = np.random.default_rng(5)
+    import pandas as pd
+
+    x = 10 ** np.linspace(6, 9, 8)
+    tables = [pd.DataFrame({"family": f, "task": "t", "metric": "exact_match",
+                            "params_nonembed": x, "value": rng.binomial(200, 0.25, 8) / 200,
+                            "n": 200, "baseline": 0.25, "higher_is_better": True})
+              for f in ("a", "b")]
+    ca, cb = (build_curves(t, "params_nonembed") for t in tables)
+    analyze_curves(ca)
+    analyze_curves(cb)
+    (row,) = compare_thresholds(ca, cb, seed_spread=0.0)
+    assert row["shift_decades"] is None and row["significant"] is None
+    assert "neither curve rises" in row["note"]

@@ -162,3 +162,29 @@ def test_the_generation_budget_is_the_tasks_not_the_targets_length():
     assert stops_for(["7"]) == ("\n",) and stops_for(["a\nb"]) == ()
     assert cut_at_stop("12\n3+4=7", stops_for(["7"])) == "12"
     assert cut_at_stop("12;3", stops_for(["a\nb"], (";",))) == "12"
+
+
+def test_few_shot_gain_of_a_harness_table_with_stderr_and_both_model_columns(tmp_path):
+    """A harness table (acc with stderr, no interval) whose loader also has a model_id column
+    beside `model`: gains with intervals from the stderrs, no traceback."""
+    rows = []
+    for p in (1e8, 1e9):
+        for k, v in ((0, 0.30), (5, 0.30 if p < 1e9 else 0.50)):
+            rows.append({"family": "f", "model": f"m{p:g}", "model_id": f"m{p:g}", "params": p,
+                         "task": "t", "shots": k, "metric": "acc", "value": v, "stderr": 0.01})
+    pd.DataFrame(rows).to_csv(tmp_path / "r.csv", index=False)
+    gains = shot_gains(tmp_path / "r.csv")
+    assert [round(g.gain, 6) for g in gains] == [0, 0.2]
+    half = 1.959964 * float(np.hypot(0.01, 0.01))
+    assert gains[1].gain_ci == pytest.approx((0.2 - half, 0.2 + half))
+    assert gains[1].positive and not gains[0].positive
+
+
+def test_few_shot_gain_on_pythia(shared_data):
+    from .conftest import run_cli
+
+    proc = run_cli("analyze", shared_data / "pythia_evals.csv", "--x", "shots", "--where",
+                   "family = 'pythia' AND final_checkpoint", "--json")
+    assert proc.returncode == 0, proc.stderr
+    gains = json.loads(proc.stdout)
+    assert {g["shots"] for g in gains} == {5} and {g["metric"] for g in gains} <= {"acc", "acc_norm"}

@@ -209,3 +209,15 @@ def test_few_shot_gains_are_tabled_when_there_are_shot_counts(browser, tmp_path)
     assert sum("+0.60" in t for t in texts) == 2 and sum("+0.00" in t for t in texts) == 2
     assert seen["errors"] == []
     page.close()
+
+
+def test_report_of_a_published_harness_table(shared_data, tmp_path):
+    """Pythia's zero-shot accuracy and LAMBADA perplexity (string-typed metric column, no
+    baseline column): a page, no traceback."""
+    df = pd.read_csv(shared_data / "pythia_evals.csv")
+    df = df[(df["family"] == "pythia") & (df["shots"] == 0)
+            & df["metric"].isin(["acc", "ppl"]) & df["task"].isin(["lambada_openai", "piqa"])]
+    df.to_csv(tmp_path / "pythia.csv", index=False)
+    proc = run_cli("report", tmp_path / "pythia.csv", "--out", tmp_path / "p.html")
+    assert proc.returncode == 0, proc.stderr
+    assert "lambada_openai" in (tmp_path / "p.html").read_text()

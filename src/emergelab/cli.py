@@ -23,6 +23,20 @@ console = Console()
 err_console = Console(stderr=True)
 
 
+def _version(value: bool) -> None:
+    if value:
+        from . import __version__
+
+        console.print(f"emergelab {__version__}", highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                       help="print the version and exit")) -> None:
+    """Measure, explain and predict emergent abilities of language models."""
+
+
 WORKERS_HELP = "local backend: members trained side by side (default: one per core)"
 THREADS_HELP = ("intra-op threads (Ray: CPUs) per member (default: the cores shared out; Ray: 1; "
                 "a resumed run keeps its recorded count). Results depend on this, never on the "
@@ -502,10 +516,11 @@ def compare(run_a: Path = typer.Argument(..., help="results of the first recipe 
     if json_out:
         _print_json(rows)
         return
-    table = Table(title=f"{metric} thresholds: {run_b} vs {run_a} (x = {a.x}), read where both "
-                        "reach one common level")
+    table = Table(title=f"{metric} thresholds: A = {run_a} vs B = {run_b} (x = {a.x}), read "
+                        "where both reach one common level; shift = log10 x_B - log10 x_A, "
+                        "negative: B reaches it at a smaller scale")
     for col in ("task", "variant A", "variant B", "class A", "class B", "level", "x at level A",
-                "x at level B", "shift (decades)", "95% CI", "significant"):
+                "x at level B", "shift B-A (decades)", "95% CI", "significant"):
         table.add_column(col)
 
     def at(r, side):  # a censored curve gets there beyond its largest model, if at all
@@ -514,7 +529,7 @@ def compare(run_a: Path = typer.Argument(..., help="results of the first recipe 
 
     for r in rows:
         ci = r["shift_ci"]
-        table.add_row(r["task"], str(r["variant_a"]), str(r["variant_b"]), r["class_a"],
+        table.add_row(r["task"], r["variant_a"] or "", r["variant_b"] or "", r["class_a"],
                       r["class_b"], _fmt(r["level"]), at(r, "a"), at(r, "b"),
                       shift_text(r),
                       f"[{_fmt(ci[0], '+.2f') or '-inf'}, {_fmt(ci[1], '+.2f') or '+inf'}]"

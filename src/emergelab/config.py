@@ -18,7 +18,10 @@ from .errors import UserError
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    """Unknown keys and wrong types are errors: `steps = "24"` is not 24 (strict mode; TOML's
+    integers still stand for floats)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class TaskConfig(Strict):

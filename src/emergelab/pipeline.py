@@ -20,6 +20,7 @@ from .errors import UserError
 from .execute import LadderJob, LocalPool
 from .execute.member import logging_to
 from .experiment import build_batches, setup
+from .run_lock import run_dir_lock
 from .store import write_atomic
 from .train.kernels import choose_kernels, recorded_threads
 
@@ -140,12 +141,23 @@ def run_any(cfg: RunConfig | SuiteConfig, out: Path, quiet: bool = False,
     backend = backend or LocalPool()
     backend.check()  # bad options end here, before anything is written
     resolve_device(device)
+    if (out / "config.toml").exists() and not same_config((out / "config.toml").read_text(), cfg,
+                                                          str(out / "config.toml")):
+        raise UserError(f"{out} holds a run with a different config; use another --out")
     monitor = None
     if probes:
         from .train.monitor import CapabilityMonitor
 
         monitor = CapabilityMonitor(probes, out / "monitor.jsonl", stop_on_alert,  # validates
                                     seed=getattr(cfg, "seed", 0))
+    with run_dir_lock(out):
+        _run_locked(cfg, out, quiet, console, monitor, backend, device)
+    return run_dirs(cfg, out)
+
+
+def _run_locked(cfg: RunConfig | SuiteConfig, out: Path, quiet: bool, console, monitor, backend,
+                device) -> None:
+    if monitor is not None:
         prepare_out_dir(out, cfg)
     if isinstance(cfg, SuiteConfig):
         prepare_out_dir(out, cfg)
@@ -161,4 +173,3 @@ def run_any(cfg: RunConfig | SuiteConfig, out: Path, quiet: bool = False,
             device=device)
     if monitor is not None:
         log.info("monitor: %.1f s spent probing", monitor.seconds)
-    return run_dirs(cfg, out)

@@ -115,6 +115,7 @@ def shift_text(row: dict) -> str:
     return f"{bound}{row['shift_decades']:+.2f}"
 
 
+NO_RISE = {"flat", "insufficient", "inverse"}
 NO_SEEDS = ("one seed per side: the interval covers evaluation noise only, and two seeds of "
             "one recipe differ by more than that; give --seed-spread (decades) to judge")
 
@@ -147,6 +148,10 @@ def compare_thresholds(curves_a: list[Curve], curves_b: list[Curve],
                    "shift_decades": None, "shift_bound": None, "shift_ci": None,
                    "significant": None, "seeds_a": m["seeds_a"], "seeds_b": m["seeds_b"],
                    "note": None}
+            if {row["class_a"], row["class_b"]} <= NO_RISE:  # noise crossing a level, no ability
+                row["note"] = "neither curve rises: no threshold to compare"
+                rows.append(row)
+                continue
             if not (reached_a or reached_b):  # both stay below the level: nothing to read
                 rows.append(row)
                 continue

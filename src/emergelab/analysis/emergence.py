@@ -411,8 +411,9 @@ def _seed_curves(c: Curve) -> list:
     for seed, (xs, ys, ses) in sorted(c.seed_points.items()):
         if len(xs) < 4:
             continue
-        if kind == "neglog10":
-            ses = ses / (np.maximum(ys, 1e-300) * math.log(10))
+        if kind == "neglog10":  # a seed at 0 where the mean is not: that point says nothing
+            with np.errstate(divide="ignore", over="ignore"):
+                ses = np.minimum(ses / (np.maximum(ys, 1e-300) * math.log(10)), 1e6)
         out.append(SeedCurve(seed, np.log10(xs), _orient(kind, ys.astype(float)),
                              np.maximum(ses, 1e-12)))
     c.seed_curves = out

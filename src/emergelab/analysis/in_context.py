@@ -1,8 +1,8 @@
 """In-context learning over shots: `analyze --x shots`.
 
-Each model's headline score (exact match, or the multiple-choice grade) at every number of
-demonstrations, and the few-shot gain — k-shot minus 0-shot on the same examples — against model
-size, the form of Wei et al. (2022)'s few-shot figures: a gain near zero in small models that
+Each model's headline score (exact match, or the multiple-choice grade; a harness table's acc and
+acc_norm) at every number of demonstrations, and the few-shot gain — k-shot minus 0-shot on the
+same examples — against model size, the form of Wei et al. (2022)'s few-shot figures: a gain near zero in small models that
 turns positive past some size is in-context learning emerging with scale. A gain is called
 positive only when its interval (the k-shot and 0-shot intervals combined, as independent
 estimates) lies above zero.
@@ -20,6 +20,7 @@ from ..errors import UserError
 from ..sources import load_table
 
 HEADLINES = ("exact_match", "multiple_choice_grade")
+Z95 = 1.959964
 
 
 @dataclass
@@ -44,6 +45,8 @@ class ShotGain:
 def _final(df: pd.DataFrame) -> pd.DataFrame:
     """Each model's last checkpoint (its final one when marked)."""
     model = "model_id" if "model_id" in df.columns else "model"
+    if model == "model_id" and "model" in df.columns:  # a table with both: model_id names it
+        df = df.drop(columns=["model"])
     if "final_checkpoint" in df.columns and df["final_checkpoint"].notna().any():
         fc = df["final_checkpoint"].astype(str).str.lower().isin(["true", "1", "1.0"])
         if fc.any():
@@ -53,13 +56,35 @@ def _final(df: pd.DataFrame) -> pd.DataFrame:
     return df.rename(columns={model: "model"})
 
 
+def _scored_metrics(df: pd.DataFrame) -> list[str]:
+    """Our headline metrics where the table has them; else every all-or-nothing, higher-is-better
+    metric it has (a harness's acc and acc_norm)."""
+    from ..evaluate.registry import lookup
+
+    present = set(df["metric"].dropna().astype(str))
+    return [m for m in HEADLINES if m in present] or sorted(
+        m for m in present if (e := lookup(m)) is not None and e.discrete and e.higher_is_better)
+
+
+def _by_shots(g: pd.DataFrame) -> pd.DataFrame:
+    """Score per shot count, with its 95% interval from ci_low/ci_high or else from stderr."""
+    if "ci_low" in g.columns and g[["ci_low", "ci_high"]].notna().all().all():
+        return g.groupby("shots").agg(value=("value", "mean"), lo=("ci_low", "mean"),
+                                      hi=("ci_high", "mean"))
+    by_k = g.groupby("shots").agg(value=("value", "mean"))
+    if "stderr" in g.columns and g["stderr"].notna().all():
+        se = g.groupby("shots")["stderr"].mean()
+        by_k["lo"], by_k["hi"] = by_k["value"] - Z95 * se, by_k["value"] + Z95 * se
+    return by_k
+
+
 def shot_gains(source: str | Path, where: str | None = None) -> list[ShotGain]:
     """Every (family, task, variant, model) scored at 0 and k > 0 shots: the gain at each k."""
     df = load_table(Path(source), where)
     if "shots" not in df.columns or df["shots"].dropna().nunique() < 2:
         raise UserError(f"{source}: --x shots needs results at two or more shot counts "
                         "(eval --shots 0,1,4, or shots = [0, 4] in a run's tasks)")
-    df = _final(df[df["metric"].isin(HEADLINES)].copy())
+    df = _final(df[df["metric"].isin(_scored_metrics(df))].copy())
     size = next((c for c in ("params_nonembed", "params") if c in df.columns), None)
     for col in ("family", "variant"):
         if col not in df.columns:
@@ -67,9 +92,7 @@ def shot_gains(source: str | Path, where: str | None = None) -> list[ShotGain]:
     out = []
     keys = ["family", "task", "variant", "metric", "model"]
     for key, g in df.groupby(keys, dropna=False, sort=True):
-        by_k = g.groupby("shots").agg(value=("value", "mean"), lo=("ci_low", "mean"),
-                                      hi=("ci_high", "mean")) if "ci_low" in g.columns else \
-            g.groupby("shots").agg(value=("value", "mean"))
+        by_k = _by_shots(g)
         if 0 not in by_k.index:
             continue
         zero = by_k.loc[0]

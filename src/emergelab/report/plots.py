@@ -34,8 +34,9 @@ def save_figure(fig, path: Path, dpi: int = 110) -> Path:
 
 def normalised(df: pd.DataFrame) -> pd.Series:
     """(value - baseline) / (best - baseline): 0 at chance, 1 at perfect, for either direction."""
-    best = df["metric"].map(lambda m: REGISTRY[m].best if m in REGISTRY and REGISTRY[m].best is not None
-                            else np.nan)
+    # built as floats: Series.map on a string column may keep the string dtype
+    best = pd.Series([REGISTRY[m].best if m in REGISTRY and REGISTRY[m].best is not None
+                      else np.nan for m in df["metric"]], index=df.index, dtype=float)
     return (df["value"] - df["baseline"]) / (best - df["baseline"])
 
 

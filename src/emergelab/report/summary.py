@@ -65,6 +65,9 @@ def findings(results: pd.DataFrame, verdicts) -> list[str]:
                      f"{', between two members' if r.threshold_ci_kind == 'bracket' else ''})")
             if r.threshold_ci_kind == "bracket" and lo and hi:
                 text += f", the whole rise between two members {np.log10(hi / lo):.2f} decades apart"
+            elif getattr(r, "seed_width_decades", None) is not None:
+                text += (f", each seed's own 10-90% rise over {r.seed_width_decades:.2f} decades "
+                         f"(the mean over seeds: {r.width_decades:.2f})")
             else:
                 text += f", 10-90% rise over {r.width_decades:.2f} decades"
         text += _seed_text(r)
