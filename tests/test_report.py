@@ -221,3 +221,8 @@ def test_report_of_a_published_harness_table(shared_data, tmp_path):
     proc = run_cli("report", tmp_path / "pythia.csv", "--out", tmp_path / "p.html")
     assert proc.returncode == 0, proc.stderr
     assert "lambada_openai" in (tmp_path / "p.html").read_text()
+    proc = run_cli("report", tmp_path / "pythia.csv", "--out", tmp_path / "q.html", "--where",
+                   "task = 'piqa'")
+    assert proc.returncode == 0, proc.stderr
+    page = (tmp_path / "q.html").read_text()
+    assert "piqa" in page and "lambada_openai" not in page

@@ -165,3 +165,20 @@ def test_analyze_json_carries_the_seed_fields(tmp_path):
             "seed_verdicts"} <= set(r)
     assert [v["seed"] for v in r["seed_verdicts"]] == [0, 1, 2]
     assert pd.notna(r["seed_spread_decades"])
+
+
+def test_compare_where_and_a_misspelt_metric(tmp_path):
+    rng = np.random.default_rng(9)
+    a = pd.concat([planted_seeds(rng, 3, 0.2, 0.3, task=t, t0=8.0, offset=0.1)[0]
+                   for t in ("one", "two")])
+    a.to_csv(tmp_path / "a.csv", index=False)
+    p = subprocess.run([sys.executable, "-m", "emergelab", "compare", str(tmp_path / "a.csv"),
+                        str(tmp_path / "a.csv"), "--where", "task = 'two'", "--json"],
+                       capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    assert [r["task"] for r in json.loads(p.stdout)] == ["two"]
+    p = subprocess.run([sys.executable, "-m", "emergelab", "compare", str(tmp_path / "a.csv"),
+                        str(tmp_path / "a.csv"), "--metric", "exact_mtch"],
+                       capture_output=True, text=True)
+    assert p.returncode == 2 and "did you mean 'exact_match'" in p.stderr
+    assert len(p.stderr.strip().splitlines()) == 1

@@ -490,7 +490,9 @@ def compare(run_a: Path = typer.Argument(..., help="results of the first recipe 
                                                           "curves, the common level) here"),
             seed_spread: Optional[float] = typer.Option(
                 None, help="SD of a recipe's seed thresholds in decades (analyze of a multi-seed "
-                           "run prints it): widens a side that has one seed")) -> None:
+                           "run prints it): widens a side that has one seed"),
+            where: Optional[str] = typer.Option(None, help="DuckDB SQL expression to filter "
+                                                           "both sides' rows")) -> None:
     """Threshold shift of every task between two runs (e.g. direct vs chain-of-thought data):
     how many decades earlier or later it emerges, with a 95% interval and a significance call."""
     from rich.table import Table
@@ -503,11 +505,13 @@ def compare(run_a: Path = typer.Argument(..., help="results of the first recipe 
     if seed_spread is not None and not (seed_spread >= 0 and math.isfinite(seed_spread)):
         raise UserError("--seed-spread must be a non-negative number of decades")
     _ensure_dir(plot)
-    a = analyze_source(run_a, x=x)
-    b = analyze_source(run_b, x=a.x)
+    a = analyze_source(run_a, x=x, where=where)
+    b = analyze_source(run_b, x=a.x, where=where)
     rows = compare_thresholds(a.curves, b.curves, metric, seed_spread)
     if not rows:
-        raise UserError(f"no task has a {metric} curve in both {run_a} and {run_b}")
+        there = sorted({c.metric for c in a.curves} & {c.metric for c in b.curves})
+        raise UserError(f"no task has a {metric} curve in both {run_a} and {run_b}"
+                        + (f" (metrics in both: {', '.join(there)})" if there else ""))
     if plot is not None:
         from .report.curves import plot_comparison
 
@@ -557,12 +561,14 @@ def _ensure_dir(path: Optional[Path]) -> None:
 @app.command()
 def report(source: Path = typer.Argument(..., help="a run dir, a suite, or any results table "
                                                     "analyze reads"),
-           out: Path = typer.Option(..., help="the HTML file to write")) -> None:
+           out: Path = typer.Option(..., help="the HTML file to write"),
+           where: Optional[str] = typer.Option(None, help="DuckDB SQL expression to filter "
+                                                          "rows")) -> None:
     """One self-contained HTML page: curves with intervals and a metric switch, the sortable
     verdicts, each size's generations, monitor alerts. Opens offline."""
     from .report.html import build_report
 
-    console.print(f"report: {build_report(source, out)}")
+    console.print(f"report: {build_report(source, out, where=where)}")
 
 
 @app.command()

@@ -138,11 +138,17 @@ def lookup(name: str) -> MetricSpec | None:
     return REGISTRY.get(name)
 
 
-def spec(name: str) -> MetricSpec:
-    """The entry of a metric the user named; an unknown name is a one-line error."""
+def spec(name: str, present: list[str] | None = None) -> MetricSpec:
+    """The entry of a metric the user named; an unknown name is a one-line error that suggests
+    the closest names (and lists the metrics the data holds, when given)."""
     found = REGISTRY.get(name)
     if found is None:
-        raise UserError(f"unknown metric {name!r} (known: {', '.join(sorted(REGISTRY))})")
+        from difflib import get_close_matches
+
+        close = get_close_matches(name, sorted(REGISTRY), n=3, cutoff=0.6)
+        hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+        there = f" (in the data: {', '.join(sorted(present))})" if present else ""
+        raise UserError(f"unknown metric {name!r}{hint}{there}")
     return found
 
 

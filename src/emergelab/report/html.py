@@ -204,13 +204,13 @@ def _alerts(source: Path) -> list[dict]:
             for ev in monitor_events(source / "monitor.jsonl") if ev.get("alert")]
 
 
-def _shot_gains(source: Path) -> list[dict]:
+def _shot_gains(source: Path, where: str | None = None) -> list[dict]:
     """In-context learning (analysis/in_context.py) when the source holds two or more shot
     counts: each model's gain over 0-shot at every k; empty otherwise."""
     from ..analysis.in_context import shot_gains
 
     try:
-        gains = shot_gains(source)
+        gains = shot_gains(source, where)
     except UserError:  # zero-shot only: no section
         return []
     return [{k: (_clean(v) if not isinstance(v, (list, tuple)) else [_clean(u) for u in v])
@@ -307,8 +307,10 @@ def _panel_html(i: int, divs: dict, steps: bool) -> str:
             '<div class="examples"></div></section>')
 
 
-def build_report(source: str | Path, out: str | Path, title: str | None = None) -> Path:
-    """Analyse source and write the page to out (atomically); returns out."""
+def build_report(source: str | Path, out: str | Path, title: str | None = None,
+                 where: str | None = None) -> Path:
+    """Analyse source (its rows matching `where`, a DuckDB SQL expression) and write the page to
+    out (atomically); returns out."""
     from bokeh.embed import components
     from bokeh.resources import Resources
 
@@ -317,8 +319,8 @@ def build_report(source: str | Path, out: str | Path, title: str | None = None) 
         raise UserError(f"--out {out} is a directory; give a file name such as report.html")
     if not out.parent.exists():
         raise UserError(f"cannot write {out}: no directory {out.parent}")
-    a = analyze(source)
-    df = load_table(source)
+    a = analyze(source, where=where)
+    df = load_table(source, where)
     df["value"] = pd.to_numeric(df["value"], errors="coerce")
     df[a.x] = pd.to_numeric(df[a.x], errors="coerce")
     if "step" in df.columns:
@@ -336,7 +338,7 @@ def build_report(source: str | Path, out: str | Path, title: str | None = None) 
                       for k, v in r.to_json().items()} for r in a.results],
         "examples": _examples(source, df, a.x) if ours else {},
         "alerts": _alerts(source), "comparisons": _comparisons(source, a),
-        "shot_gains": _shot_gains(source),
+        "shot_gains": _shot_gains(source, where),
         "notes": a.notes,
     }
     script, divs = components(_figures(panels, a.x, data["metrics"][0]))
