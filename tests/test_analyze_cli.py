@@ -110,3 +110,21 @@ def test_unreadable_parquet_and_bad_json_dir(tmp_path):
     (d / "x.json").write_text("{broken")
     proc = run_cli("analyze", d)
     assert proc.returncode == 2 and "neither lm-evaluation-harness" in proc.stderr
+
+
+def test_rows_left_out_are_counted_in_notes(tmp_path):
+    from emergelab.analysis import analyze
+
+    rows = [{"task": "t", "metric": "exact_match", "value": v, "params": p,
+             "params_nonembed": (p / 2 if i < 6 else None), "n": 100}
+            for i, (p, v) in enumerate(zip([1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, -5],
+                                           [0.1, 0.1, 0.1, 0.5, 0.9, 0.9, 0.9, 0.2]))]
+    import pandas as pd
+
+    pd.DataFrame(rows).to_csv(tmp_path / "t.csv", index=False)
+    notes = analyze(tmp_path / "t.csv").notes  # x = params_nonembed: two rows lack it
+    assert notes == ["2 rows have no params_nonembed and are left out (they have params: try "
+                     "--x params)"]
+    notes = analyze(tmp_path / "t.csv", x="params").notes
+    assert notes == ["1 rows have params <= 0 and are left out (a log scale needs positive "
+                     "sizes)"]

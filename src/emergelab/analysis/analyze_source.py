@@ -123,7 +123,15 @@ def analyze(source: str | Path, x: str | None = None, where: str | None = None,
     notes = []
     skipped = int(df[x].isna().sum())
     if skipped:
-        notes.append(f"{skipped} rows have no {x} and are left out (try --x params)")
+        other = next((c for c in ("params", "params_nonembed") if c != x and c in df.columns
+                      and df.loc[df[x].isna(), c].notna().any()), None)
+        notes.append(f"{skipped} rows have no {x} and are left out"
+                     + (f" (they have {other}: try --x {other})" if other else ""))
+    if x not in LOSS_AXES:
+        bad = int((df[x] <= 0).sum())
+        if bad:
+            notes.append(f"{bad} rows have {x} <= 0 and are left out (a log scale needs "
+                         "positive sizes)")
     declared, run_level = _declared(source) if source.is_dir() else ({}, None)
     if arms is not None:
         if arms not in df.columns:
