@@ -19,7 +19,7 @@ to a data set:
 - metric_induced: a threshold shape (any width) under a discrete metric (all-or-nothing per
   example) while a continuous metric of the same task and models is smooth (Schaeffer et al. 2023).
 
-Every curve also gets `emergence`, the three kinds of the seeds' vocabulary:
+Every curve also gets `emergence`, one of three kinds of emergence:
 - "hard": emergent — near its baseline, then a rise within the hard width.
 - "fake": metric_induced — sharp under a discrete metric, smooth under a continuous metric of the
   same outputs (the "mirage").
