@@ -27,15 +27,26 @@ from .train.kernels import choose_kernels, recorded_threads
 log = logging.getLogger("emergelab")
 
 
+def check_out_dir(out: Path, cfg: RunConfig | SuiteConfig) -> bool:
+    """Whether out already holds this run (to resume); a different run there is an error."""
+    cfg_path = out / "config.toml"
+    try:
+        if not cfg_path.exists():
+            return False
+        if not same_config(cfg_path.read_text(), cfg, str(cfg_path)):
+            raise UserError(f"{out} holds a run with a different config; use another --out")
+        return True
+    except OSError as err:
+        raise UserError(f"cannot read {cfg_path}: {err.strerror}") from None
+
+
 def prepare_out_dir(out: Path, cfg: RunConfig | SuiteConfig) -> None:
     """Create the run dir and its config.toml, or accept it for resuming the same config."""
     text = to_toml(cfg)
     cfg_path = out / "config.toml"
+    if check_out_dir(out, cfg):
+        return
     try:
-        if cfg_path.exists():
-            if not same_config(cfg_path.read_text(), cfg, str(cfg_path)):
-                raise UserError(f"{out} holds a run with a different config; use another --out")
-            return
         if out.exists() and not out.is_dir():
             raise UserError(f"--out {out} exists and is not a directory")
         out.mkdir(parents=True, exist_ok=True)
@@ -118,7 +129,7 @@ def seed_group_units(cfg: RunConfig, mixture, members, kernels, out: Path, dev, 
                                  on_measure)
     by_shape: dict[str, list[int]] = {}
     for i, m in enumerate(members):
-        by_shape.setdefault(m.model_id.rsplit("-s", 1)[0], []).append(i)
+        by_shape.setdefault(m.shape, []).append(i)
     units = []
     for label, idx in by_shape.items():
         units += [tuple(idx)] if batched.get(label) else [(i,) for i in idx]
@@ -141,9 +152,7 @@ def run_any(cfg: RunConfig | SuiteConfig, out: Path, quiet: bool = False,
     backend = backend or LocalPool()
     backend.check()  # bad options end here, before anything is written
     resolve_device(device)
-    if (out / "config.toml").exists() and not same_config((out / "config.toml").read_text(), cfg,
-                                                          str(out / "config.toml")):
-        raise UserError(f"{out} holds a run with a different config; use another --out")
+    check_out_dir(out, cfg)  # before the lock creates anything
     monitor = None
     if probes:
         from .train.monitor import CapabilityMonitor

@@ -448,7 +448,7 @@ def _population(c: Curve, lower: float, res: dict) -> None:
                seed_width_decades=float(np.median(widths)) if widths else None)
     prob = []
     for xi in c.x:
-        past = [float(ys[xs == xi][0]) for s_, (xs, ys, _) in c.seed_points.items()
+        past = [float(ys[xs == xi][0]) for xs, ys, _ in c.seed_points.values()
                 if np.any(xs == xi)]
         k = int(sum(_orient(_orientation(c), np.float64(v)) >= level for v in past))
         lo, hi = wilson(k, len(past), CONF)

@@ -2,10 +2,10 @@
 
 Each model's headline score (exact match, or the multiple-choice grade; a harness table's acc and
 acc_norm) at every number of demonstrations, and the few-shot gain — k-shot minus 0-shot on the
-same examples — against model size, the form of Wei et al. (2022)'s few-shot figures: a gain near zero in small models that
-turns positive past some size is in-context learning emerging with scale. A gain is called
-positive only when its interval (the k-shot and 0-shot intervals combined, as independent
-estimates) lies above zero.
+same examples — against model size, the form of Wei et al. (2022)'s few-shot figures: a gain near
+zero in small models that turns positive past some size is in-context learning emerging with
+scale. A gain is called positive only when its interval (the k-shot and 0-shot intervals
+combined, as independent estimates) lies above zero.
 """
 
 from __future__ import annotations

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
+from scipy.special import logsumexp
 from scipy.stats import norm
 from scipy.stats import t as student_t
 
@@ -100,26 +101,17 @@ def seed_deviance(profiles: np.ndarray, grid: np.ndarray, taus: np.ndarray) -> n
                 -2 * np.log(np.maximum(beyond, 1e-300)).sum()]
     out = np.empty((len(taus), len(grid) + 2))
     for i, tau in enumerate(taus):
-        if tau == 0:
+        if tau == 0:  # a given spread of 0 (compare --seed-spread 0): the seeds' own profiles
             m = inner
         else:
             # a seed's crossing anywhere on the grid, weighted by the normal around t0; the end
             # cells stand for everything before / beyond the grid
-            m = gaussian_filter1d(inner, tau / h, axis=1, mode="constant", truncate=6.0)
-            m = (m + before[:, None] * norm.cdf((grid[0] - grid) / tau)[None, :]
+            m = (gaussian_filter1d(inner, tau / h, axis=1, mode="constant", truncate=6.0)
+                 + before[:, None] * norm.cdf((grid[0] - grid) / tau)[None, :]
                  + beyond[:, None] * norm.sf((grid[-1] - grid) / tau)[None, :])
         out[i, 1:-1] = -2 * np.log(np.maximum(m, 1e-300)).sum(axis=0)
         out[i, 0], out[i, -1] = ends
     return out
-
-
-def _integrate(devs, log_w: np.ndarray) -> np.ndarray:
-    """-2 log of the tau-integral of exp(-dev / 2): devs yields one deviance array per tau."""
-    acc = None
-    for dev, lw in zip(devs, log_w):
-        term = -dev / 2 + lw
-        acc = term if acc is None else np.logaddexp(acc, term)
-    return -2 * acc
 
 
 def population_profile(profiles: np.ndarray, grid: np.ndarray, conf: float,
@@ -127,7 +119,7 @@ def population_profile(profiles: np.ndarray, grid: np.ndarray, conf: float,
     """The population threshold's deviance on grid + end cells, the seed spread integrated
     out, rescaled from the small-sample cut of k seeds to chi2_1's (so a chi2_1 cut reads it)."""
     taus, w = tau_grid(grid, tau_max)
-    dev = _integrate(seed_deviance(profiles, grid, taus), np.log(w))
+    dev = -2 * logsumexp(-seed_deviance(profiles, grid, taus) / 2 + np.log(w)[:, None], axis=0)
     return (dev - dev.min()) * chi2_cut(conf) / small_sample_cut(len(profiles), conf)
 
 

@@ -38,6 +38,11 @@ class Member:
     init_seed: int | None = None
     data_seed: int | None = None
 
+    @property
+    def shape(self) -> str:
+        """The model_id without its seed ("L2-d8"): members of one shape differ only in seed."""
+        return self.model_id.rsplit("-s", 1)[0]
+
     def __post_init__(self) -> None:
         if self.init_seed is None:
             object.__setattr__(self, "init_seed", self.seed)

@@ -10,12 +10,14 @@ AdamW over the stacked weights is each seed's own; gradient clipping is per seed
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 
 from ..config import TrainConfig
 from ..data.mixture import Batch, Mixture
@@ -35,8 +37,6 @@ log = logging.getLogger("emergelab")
 
 def resume_steps(model_dirs: list[Path]) -> list[int]:
     """The step each member's resume point is at (0 without one)."""
-    import json
-
     steps = []
     for d in model_dirs:
         state = Path(d) / "train_state" / "state.json"
@@ -96,8 +96,6 @@ def group_step(model: StackedGPT, opt: torch.optim.Optimizer, batch: StackedBatc
                grad_clip: float) -> None:
     """One training step of every seed: each seed's mean answer-token cross-entropy (as
     loop.train_step), summed over seeds (their weights are disjoint, so each gets its own)."""
-    import torch.nn.functional as F
-
     with autocast():
         logits = model(batch)
     S, M, V = logits.shape
