@@ -177,6 +177,15 @@ def test_compare_where_and_a_misspelt_metric(tmp_path):
                        capture_output=True, text=True)
     assert p.returncode == 0, p.stderr
     assert [r["task"] for r in json.loads(p.stdout)] == ["two"]
+    import os
+
+    p = subprocess.run([sys.executable, "-m", "emergelab", "compare", str(tmp_path / "a.csv"),
+                        str(tmp_path / "a.csv")], capture_output=True, text=True,
+                       env={**os.environ, "COLUMNS": "80"})
+    assert p.returncode == 0, p.stderr
+    table = [ln for ln in p.stdout.splitlines() if ln.startswith(("│", "┃"))]
+    assert table and "…" not in p.stdout and all(len(ln) <= 80 for ln in table)
+    assert "shift B-A [95% CI]" in p.stdout and "seed-to-seed variation: A its own seeds" in p.stdout
     p = subprocess.run([sys.executable, "-m", "emergelab", "compare", str(tmp_path / "a.csv"),
                         str(tmp_path / "a.csv"), "--metric", "exact_mtch"],
                        capture_output=True, text=True)

@@ -520,26 +520,38 @@ def compare(run_a: Path = typer.Argument(..., help="results of the first recipe 
     if json_out:
         _print_json(rows)
         return
-    table = Table(title=f"{metric} thresholds: A = {run_a} vs B = {run_b} (x = {a.x}), read "
-                        "where both reach one common level; shift = log10 x_B - log10 x_A, "
-                        "negative: B reaches it at a smaller scale")
-    for col in ("task", "variant A", "variant B", "class A", "class B", "level", "x at level A",
-                "x at level B", "shift B-A (decades)", "95% CI", "significant"):
-        table.add_column(col)
+    console.print(f"A = {run_a}, B = {run_b}", highlight=False)
+    table = Table(title=f"{metric}: where each reaches one common level (x = {a.x})")
+    for col, justify in (("task", "left"), ("level", "right"), ("A at", "right"),
+                         ("B at", "right"), ("shift B-A [95% CI]", "right"), ("sig.", "left")):
+        table.add_column(col, justify=justify, overflow="fold")
 
     def at(r, side):  # a censored curve gets there beyond its largest model, if at all
         v = r[f"x_at_level_{side}"]
-        return _fmt(v) if v is not None else f"> {_fmt(r[f'largest_{side}'])}"
+        return _num(v) if v is not None else f">{_num(r[f'largest_{side}'])}"
+
+    def task_label(r):
+        va, vb = r["variant_a"], r["variant_b"]
+        if va == vb:
+            return r["task"] if va in (None, "plain") else f"{r['task']}/{va}"
+        return f"{r['task']}: {va or 'plain'} -> {vb or 'plain'}"
 
     for r in rows:
         ci = r["shift_ci"]
-        table.add_row(r["task"], r["variant_a"] or "", r["variant_b"] or "", r["class_a"],
-                      r["class_b"], _fmt(r["level"]), at(r, "a"), at(r, "b"),
-                      shift_text(r),
-                      f"[{_fmt(ci[0], '+.2f') or '-inf'}, {_fmt(ci[1], '+.2f') or '+inf'}]"
-                      if ci else "",
+        shift = shift_text(r)
+        if ci:
+            shift += f" [{_fmt(ci[0], '+.2f') or '-inf'}, {_fmt(ci[1], '+.2f') or '+inf'}]"
+        table.add_row(task_label(r), _fmt(r["level"], ".2f"), at(r, "a"), at(r, "b"), shift,
                       {True: "yes", False: "no", None: "?"}[r["significant"]])
     console.print(table)
+    console.print("shift in decades of x: negative, B reaches the level at a smaller scale; "
+                  "each side's class is in --json (class_a, class_b)", highlight=False)
+    said = {"measured": "its own seeds", "pooled": "one seed, spread from the other side's",
+            "given": "--seed-spread"}
+    for sa, sb in sorted({(r["seeds_a"], r["seeds_b"]) for r in rows if r.get("seeds_a")}):
+        if sa in said:
+            console.print(f"seed-to-seed variation: A {said[sa]}, B {said[sb]}",
+                          highlight=False)
     notes = sorted({r["note"] for r in rows if r.get("note")})
     for note in notes:
         console.print(f"?: {note}", highlight=False)
