@@ -7,6 +7,8 @@ from a random offset; binomial noise on 200 examples per point (analysis/planted
 Reports, at 3-5 seeds per size:
 - the population threshold's nominal 95% interval: coverage of the planted population threshold,
   median width in ladder spacings; each seed's own interval: coverage of that seed's threshold;
+  reference in the same run: the same tables without their seed column (seeds averaged as if they
+  were re-evaluations of one model);
 - how often the curve is called hard emergence;
 - compare on pairs of recipes (B's ladder offset by half a spacing, same levels): 3 seeds per
   side, same recipe and a 0.6-decade shift; one seed per side with --seed-spread set to the
@@ -33,10 +35,15 @@ def _covers(ci, truth) -> bool:
 
 
 def population(rng, n: int) -> None:
-    cov, widths, own, hard = [], [], [], []
+    cov, widths, own, hard, ref = [], [], [], [], []
     for _ in range(n):
         spacing, spread = rng.uniform(0.2, 0.45), rng.uniform(0.1, 0.3)
         df, truth = planted_seeds(rng, int(rng.integers(3, 6)), spread, spacing)
+        # reference: the same table without its seed column, i.e. the seeds averaged as if they
+        # were re-evaluations of one model (their binomial n summed)
+        (r0,) = analyze_curves(build_curves(df.drop(columns="seed"), "params_nonembed"))
+        ref.append(r0["threshold_ci"] is not None
+                   and _covers(r0["threshold_ci"], truth["threshold"]))
         (r,) = analyze_curves(build_curves(df, "params_nonembed"))
         cov.append(r["threshold_ci"] is not None and _covers(r["threshold_ci"], truth["threshold"]))
         lo, hi = r["threshold_ci"] or (None, None)
@@ -48,11 +55,12 @@ def population(rng, n: int) -> None:
     print(f"population threshold, 3-5 seeds ({n} recipes): 95% interval covers "
           f"{np.mean(cov):.3f}, median width {np.median(widths):.2f} spacings; each seed's own "
           f"interval covers {np.mean(own):.3f}; called hard {np.mean(hard):.3f}")
+    print(f"  reference, seeds averaged as re-evaluations of one model: covers {np.mean(ref):.3f}")
 
 
 def pairs(rng, n: int, seeds: int) -> None:
     for shift in (0.0, 0.6):
-        sig, cov, none = [], [], []
+        sig, cov, none, ref = [], [], [], []
         for _ in range(n):
             spacing, spread = rng.uniform(0.2, 0.45), rng.uniform(0.1, 0.3)
             t0 = rng.uniform(7.2, 8.8 - shift)
@@ -62,6 +70,11 @@ def pairs(rng, n: int, seeds: int) -> None:
                                  levels=levels)
             b, _ = planted_seeds(rng, seeds, spread, spacing, t0=t0 + shift, task="t",
                                  offset=(offset + spacing / 2) % spacing, levels=levels)
+            if seeds > 1:  # reference: seeds averaged, evaluation noise only
+                ra, rb = (build_curves(t.drop(columns="seed"), "params_nonembed") for t in (a, b))
+                analyze_curves(ra)
+                analyze_curves(rb)
+                ref.append(bool(compare_thresholds(ra, rb, seed_spread=0.0)[0]["significant"]))
             ca, cb = build_curves(a, "params_nonembed"), build_curves(b, "params_nonembed")
             analyze_curves(ca)
             analyze_curves(cb)
@@ -72,7 +85,7 @@ def pairs(rng, n: int, seeds: int) -> None:
             sig.append(bool(row["significant"]))
             cov.append(_covers(row["shift_ci"], shift))
         extra = (f"; without --seed-spread significant is None in {np.mean(none):.3f}"
-                 if seeds == 1 else "")
+                 if seeds == 1 else f" (reference, seeds averaged: {np.mean(ref):.3f})")
         given = " (--seed-spread = planted)" if seeds == 1 else ""
         print(f"compare, {seeds} seed(s) per side{given}, shift {shift}: significant "
               f"{np.mean(sig):.3f}, interval covers {np.mean(cov):.3f}{extra}")

@@ -35,8 +35,8 @@ BF16_MARGIN = 0.05
 # every option first trains WARMUP_STEPS untimed (allocator, oneDNN primitives, caches), then
 # ROUNDS rounds each time every option for TIMED_STEPS steps, in a rotating order, and an option
 # keeps its fastest round: one slow moment of a busy machine never decides the choice, and no
-# option is timed colder than another (the first-heat-only timing this replaces picked a kernel
-# 20% slower than the steady state on an AVX2 EPYC)
+# option is timed colder than another (one short first heat per option can pick a kernel 20%
+# slower than the steady state, as on an AVX2 EPYC)
 WARMUP_STEPS = 2
 TIMED_STEPS = 2
 ROUNDS = 3
@@ -292,7 +292,7 @@ def choose_seed_groups(members, mixtures: dict, train_cfg, path: Path, kernels: 
     groups = record.setdefault("seed_groups", {})
     shapes: dict[str, list] = {}
     for m in members:
-        shapes.setdefault(m.model_id.rsplit("-s", 1)[0], []).append(m)
+        shapes.setdefault(m.shape, []).append(m)
     out = {}
     for label, ms in shapes.items():
         if len(ms) < 2:
