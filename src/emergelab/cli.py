@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
@@ -47,6 +47,16 @@ RETRIES_HELP = "--backend ray: times a member whose worker or node died is retri
 SEEDS_HELP = ("training seeds per size (0..N-1; overrides ladder.seeds): thresholds become the "
               "recipe's, with intervals that hold seed-to-seed variation")
 DEVICE_HELP = "where members train and are evaluated: auto (CUDA when present), cpu, cuda, mps"
+
+# the options every training command shares, declared once
+Quiet = Annotated[bool, typer.Option("--quiet", help="no progress bar")]
+Workers = Annotated[Optional[int], typer.Option(min=1, help=WORKERS_HELP)]
+Threads = Annotated[Optional[int], typer.Option(min=1, help=THREADS_HELP)]
+Backend = Annotated[str, typer.Option(help=BACKEND_HELP)]
+Address = Annotated[Optional[str], typer.Option(help=ADDRESS_HELP)]
+Retries = Annotated[Optional[int], typer.Option(min=0, help=RETRIES_HELP)]
+Device = Annotated[str, typer.Option(help=DEVICE_HELP)]
+Seeds = Annotated[Optional[int], typer.Option(help=SEEDS_HELP)]
 
 
 def _run_and_report(cfg, out: Path, quiet: bool, probes=None, stop_on_alert: bool = False,
@@ -94,12 +104,12 @@ def _run_and_report(cfg, out: Path, quiet: bool, probes=None, stop_on_alert: boo
 
 @app.command()
 def demo(out: Path = typer.Option(Path("emergelab-demo"), help="run directory"),
-         quiet: bool = typer.Option(False, "--quiet", help="no progress bar"),
-         workers: Optional[int] = typer.Option(None, min=1, help=WORKERS_HELP),
-         threads: Optional[int] = typer.Option(None, min=1, help=THREADS_HELP),
-         backend: str = typer.Option("local", help=BACKEND_HELP),
-         device: str = typer.Option("auto", help=DEVICE_HELP),
-         seeds: Optional[int] = typer.Option(None, help=SEEDS_HELP)) -> None:
+         quiet: Quiet = False,
+         workers: Workers = None,
+         threads: Threads = None,
+         backend: Backend = "local",
+         device: Device = "auto",
+         seeds: Seeds = None) -> None:
     """Train the built-in `quick` ladder and show emergence (a few minutes on 2 CPU cores)."""
     from .config import load_preset, with_seeds
 
@@ -116,14 +126,14 @@ def run_cmd(out: Path = typer.Option(..., help="run directory (resumes if it hol
             stop_on_alert: bool = typer.Option(False, "--stop-on-alert",
                                                help="stop (after a checkpoint) when a probe "
                                                     "alerts; exit code 3"),
-            quiet: bool = typer.Option(False, "--quiet", help="no progress bar"),
-            workers: Optional[int] = typer.Option(None, min=1, help=WORKERS_HELP),
-            threads: Optional[int] = typer.Option(None, min=1, help=THREADS_HELP),
-            backend: str = typer.Option("local", help=BACKEND_HELP),
-            address: Optional[str] = typer.Option(None, help=ADDRESS_HELP),
-            retries: Optional[int] = typer.Option(None, min=0, help=RETRIES_HELP),
-            device: str = typer.Option("auto", help=DEVICE_HELP),
-            seeds: Optional[int] = typer.Option(None, help=SEEDS_HELP)) -> None:
+            quiet: Quiet = False,
+            workers: Workers = None,
+            threads: Threads = None,
+            backend: Backend = "local",
+            address: Address = None,
+            retries: Retries = None,
+            device: Device = "auto",
+            seeds: Seeds = None) -> None:
     """Train and evaluate a ladder (or a suite of experiments) from a preset or a TOML config."""
     from .config import load_config, load_preset, with_seeds
     from .train.monitor import load_probes
@@ -250,7 +260,7 @@ def eval_cmd(model: list[str] = typer.Option(..., "--model", help="a local Huggi
                                             "largest that fits, found once per model (scores "
                                             "do not depend on it)"),
              seed: int = typer.Option(0, help="seed of the held-out examples and intervals"),
-             device: str = typer.Option("auto", help=DEVICE_HELP),
+             device: Device = "auto",
              dtype: Optional[str] = typer.Option(None, help="weights' dtype: float32, bfloat16, "
                                                  "float16 (default: bfloat16 on CUDA, else "
                                                  "float32)"),
