@@ -73,22 +73,43 @@ def encode_rows(examples: list[Example], tok: CharTokenizer, loss_on_prompt: boo
                 torch.from_numpy(mask))
 
 
+def _normalised(weights: list[float], n: int) -> list[float]:
+    if len(weights) != n or not weights:
+        raise ValueError("mixture needs one weight per task")
+    total = float(sum(weights))
+    if total <= 0 or any(w < 0 for w in weights):
+        raise ValueError("mixture weights must be non-negative and not all zero")
+    return [w / total for w in weights]
+
+
 class Mixture:
-    def __init__(self, tasks: list[Task], weights: list[float], seed: int) -> None:
-        if len(tasks) != len(weights) or not tasks:
-            raise ValueError("mixture needs one weight per task")
-        total = float(sum(weights))
-        if total <= 0 or any(w < 0 for w in weights):
-            raise ValueError("mixture weights must be non-negative and not all zero")
+    """Training rows drawn from tasks by weight. phases: a curriculum, [(first step, weights)]
+    in step order; from each phase's first step on its weights replace `weights` (a recipe's
+    order over training, data/recipes.py)."""
+
+    def __init__(self, tasks: list[Task], weights: list[float], seed: int,
+                 phases: list[tuple[int, list[float]]] | None = None) -> None:
         self.tasks = tasks
-        self.weights = [w / total for w in weights]
+        self.weights = _normalised(weights, len(tasks))
+        self.phases = [(int(start), _normalised(w, len(tasks))) for start, w in phases or []]
         self.seed = seed
         self.tok = CharTokenizer()
+
+    def reseeded(self, seed: int) -> "Mixture":
+        """The same mixture drawing another stream of batches."""
+        return Mixture(self.tasks, self.weights, seed, self.phases)
+
+    def weights_at(self, step: int) -> list[float]:
+        weights = self.weights
+        for start, w in self.phases:
+            if step >= start:
+                weights = w
+        return weights
 
     def examples(self, step: int, batch_size: int, split: str = TRAIN) -> dict[int, list[Example]]:
         """The examples of batch `step`, grouped by task index."""
         rng = random.Random(f"mixture|{self.seed}|{split}|{step}")
-        picks = rng.choices(range(len(self.tasks)), weights=self.weights, k=batch_size)
+        picks = rng.choices(range(len(self.tasks)), weights=self.weights_at(step), k=batch_size)
         groups: dict[int, list[Example]] = defaultdict(list)
         for t in picks:
             groups[t].append(self.tasks[t].sample_split(rng, split))

@@ -21,14 +21,22 @@ class EvalTask:
     examples: list[Example]
     baselines: dict[str, float]
     shots: int = 0
+    # what the rows' variant column says: the task's variant, or for a transfer set in a
+    # recipe study the variant it transfers from and the set ("plain-fresh")
+    label: str | None = None
+
+    @property
+    def variant(self) -> str:
+        return self.label or self.task.variant
 
     @classmethod
-    def build(cls, task: Task, n: int, seed: int, shots: int = 0) -> "EvalTask":
+    def build(cls, task: Task, n: int, seed: int, shots: int = 0,
+              examples: list[Example] | None = None, label: str | None = None) -> "EvalTask":
         from ..tasks.fewshot import with_shots
 
-        examples = task.eval_set(n, seed)
+        examples = task.eval_set(n, seed) if examples is None else examples
         return cls(task, with_shots(task, examples, shots, seed), task.baselines(examples, seed),
-                   shots)
+                   shots, label)
 
 
 def sample_metrics(task: Task, generated: str, ex_target: str, ex_answer: str,
@@ -86,21 +94,21 @@ def evaluate_model(scorer, eval_tasks: list[EvalTask], seed: int = 0, n_boot: in
                                 getattr(scorer, "tokenize", None))
             for m, v in ms.items():
                 per_metric[m].append(v)
-            samples.append({"task": et.task.name, "variant": et.task.variant, "shots": et.shots, **row})
+            samples.append({"task": et.task.name, "variant": et.variant, "shots": et.shots, **row})
         for m, vals in per_metric.items():
             agg = aggregate(m, vals, seed=seed, n_boot=n_boot, level=level)
-            results.append({"task": et.task.name, "variant": et.task.variant, "shots": et.shots,
+            results.append({"task": et.task.name, "variant": et.variant, "shots": et.shots,
                             "metric": m, "value": agg.value, "ci_low": agg.ci_low,
                             "ci_high": agg.ci_high, "n": agg.n,
                             "baseline": et.baselines[m], "higher_is_better": agg.higher_is_better})
         if getattr(scorer, "char_level", False):
             for extra in et.task.extra_metrics(scorer, et.examples):
-                results.append({"task": et.task.name, "variant": et.task.variant, "shots": et.shots,
+                results.append({"task": et.task.name, "variant": et.variant, "shots": et.shots,
                                 "ci_low": np.nan, "ci_high": np.nan, **extra})
         if hasattr(et.task, "stored_bits"):
             correct = [v == 1.0 for v in per_metric["exact_match"]]
             bits = et.task.stored_bits(et.examples, correct)
-            results.append({"task": et.task.name, "variant": et.task.variant, "shots": et.shots,
+            results.append({"task": et.task.name, "variant": et.variant, "shots": et.shots,
                             "metric": "stored_bits", "value": float(bits), "ci_low": np.nan,
                             "ci_high": np.nan, "n": len(et.examples), "baseline": 0.0,
                             "higher_is_better": True})

@@ -6,14 +6,19 @@ answer digit has a fixed place. `reversed` writes the answer least-significant d
 order in which the carries are computed (Lee et al. 2023, "Teaching arithmetic to small
 transformers"); `plain` writes it the usual way; `scratchpad` (addition) writes the column sums
 with their carries, least significant first, then `#` and the answer: exact match reads only the
-answer after the last `#` (Nye et al. 2021 scratchpads).
+answer after the last `#` (Nye et al. 2021 scratchpads); `spaced` asks the same question with
+spaces around the operator and the equals sign (`123 + 456 =`) and answers as `plain` does.
+
+The held-out split hashes the operands, not the prompt's text, so a held-out item stays held out
+in every format: the `spaced` items of a run are its `plain` items re-written (a surface transfer
+set that no training row ever showed in either format).
 """
 
 from __future__ import annotations
 
 import random
 
-from .base import Example, Task
+from .base import EVAL, TRAIN, Example, Task, stable_fraction
 
 
 def _fmt(value: int, width: int, reverse: bool) -> str:
@@ -44,18 +49,53 @@ class _MultiDigit(Task):
             raise ValueError(f"{self.name}: digits must be between 1 and 12, got {digits}")
         self.digits = digits
 
+    def split_of(self, example: Example) -> str:
+        if "a" not in example.meta:  # an item not of this generator: by its text
+            return super().split_of(example)
+        # the plain prompt's text, so every format of an item falls on the same side
+        key = f"{self.name}|{self.plain_prompt(example.meta['a'], example.meta['b'])}"
+        return EVAL if stable_fraction(key) < self.eval_fraction else TRAIN
+
+    def transfer_task(self, kind: str) -> Task:
+        if kind == "surface" and self.surface_variant:
+            return type(self)(self.surface_variant, self.digits)
+        if kind == "harder" and self.digits < 12:
+            return type(self)(self.variant, self.digits + 1)
+        return super().transfer_task(kind)
+
+    @property
+    def surface_variant(self) -> str | None:
+        return None
+
+    def plain_prompt(self, a: int, b: int) -> str:  # pragma: no cover - abstract
+        raise NotImplementedError
+
 
 class Add(_MultiDigit):
     name = "add"
-    variants = ("plain", "reversed", "scratchpad")
+    variants = ("plain", "reversed", "scratchpad", "spaced")
     description = ("n-digit addition, e.g. 123+456= -> 0579 (reversed: 9750; scratchpad: "
-                   "3+6+0=9;2+5+0=7;1+4+0=5;#0579)")
+                   "3+6+0=9;2+5+0=7;1+4+0=5;#0579; spaced: 123 + 456 = -> 0579)")
+    worked_variant = "scratchpad"
+
+    @property
+    def transfer_sets(self) -> tuple[str, ...]:
+        return ("fresh", "surface", "harder") if self.surface_variant else ("fresh", "harder")
+
+    @property
+    def surface_variant(self) -> str | None:
+        return "spaced" if self.variant == "plain" else None
+
+    def plain_prompt(self, a: int, b: int) -> str:
+        return f"{a:0{self.digits}d}+{b:0{self.digits}d}="
 
     def sample(self, rng: random.Random) -> Example:
         hi = 10**self.digits
         a, b = rng.randrange(hi), rng.randrange(hi)
         s = _fmt(a + b, self.digits + 1, self.variant == "reversed")
-        prompt = f"{a:0{self.digits}d}+{b:0{self.digits}d}="
+        prompt = self.plain_prompt(a, b)
+        if self.variant == "spaced":
+            return Example(f"{a:0{self.digits}d} + {b:0{self.digits}d} =", s, s, {"a": a, "b": b})
         if self.variant != "scratchpad":
             return Example(prompt, s, s, {"a": a, "b": b})
         steps, carry = [], 0
@@ -71,9 +111,13 @@ class Add(_MultiDigit):
 
 class Mul(_MultiDigit):
     name = "mul"
+    transfer_sets = ("fresh", "harder")
     description = "n-digit x 1-digit multiplication, e.g. 123*7= -> 0861"
+
+    def plain_prompt(self, a: int, b: int) -> str:
+        return f"{a:0{self.digits}d}*{b}="
 
     def sample(self, rng: random.Random) -> Example:
         a, b = rng.randrange(10**self.digits), rng.randrange(10)
         p = _fmt(a * b, self.digits + 1, self.variant == "reversed")
-        return Example(f"{a:0{self.digits}d}*{b}=", p, p, {"a": a, "b": b})
+        return Example(self.plain_prompt(a, b), p, p, {"a": a, "b": b})

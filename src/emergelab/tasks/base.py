@@ -59,6 +59,11 @@ class Task:
     # that end an answer besides the end token (a newline always does for one-line answers).
     max_new_tokens: int | None = None
     stop_sequences: tuple[str, ...] = ()
+    # Recipe studies (data/recipes.py, analysis/induction.py): the variant that writes worked
+    # examples of this skill ("ability seeds"), and the transfer sets this task offers beside its
+    # in-distribution items (see transfer_task).
+    worked_variant: str | None = None
+    transfer_sets: tuple[str, ...] = ()
 
     def __init__(self, variant: str = "plain") -> None:
         if variant not in self.variants:
@@ -94,16 +99,31 @@ class Task:
     def eval_set(self, n: int, seed: int) -> list[Example]:
         """Up to n distinct held-out examples (fewer when the task's eval space is smaller)."""
         rng = random.Random(f"eval|{self.name}|{seed}")  # same items for every variant
+        return self._distinct(rng, n, TRAIN if self.memorisation else EVAL, set())
+
+    def fresh_set(self, n: int, seed: int, exclude: set[str]) -> list[Example]:
+        """Up to n held-out examples from a generator stream disjoint from eval_set's, none of
+        whose prompts is in `exclude` (the in-distribution items): new items of the same skill
+        and format, as GSM1k re-wrote GSM8K."""
+        rng = random.Random(f"fresh|{self.name}|{seed}")
+        return self._distinct(rng, n, EVAL, exclude)
+
+    def _distinct(self, rng: random.Random, n: int, split: str, exclude: set[str]) -> list[Example]:
         seen: dict[str, Example] = {}
-        split = TRAIN if self.memorisation else EVAL
         misses = 0
         while len(seen) < n and misses < 50 * n + 1000:
             ex = self.sample_split(rng, split)
-            if ex.prompt in seen:
+            if ex.prompt in seen or ex.prompt in exclude:
                 misses += 1
                 continue
             seen[ex.prompt] = ex
         return list(seen.values())
+
+    def transfer_task(self, kind: str) -> "Task":
+        """The task whose held-out items make transfer set `kind` ("surface": the same items in
+        another format the model trains on; "harder": one step more). Tasks that list a kind in
+        transfer_sets override this."""
+        raise ValueError(f"task {self.id} offers no {kind!r} transfer set")
 
     def generation_budget(self, longest_target: int) -> int:
         """New tokens a model may generate, given the longest target in the scorer's tokens:

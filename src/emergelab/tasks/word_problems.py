@@ -31,6 +31,14 @@ class WordProblem(Task):
     description = ("two- or three-step word problems, e.g. 'Roger has 5 balls. He buys 2 packs of 3 "
                    "balls each...'")
     eval_fraction = 0.2
+    worked_variant = "cot"
+    transfer_sets = ("fresh", "harder")
+
+    def transfer_task(self, kind: str) -> Task:
+        limit = 3 if self.style == "story" else 8
+        if kind == "harder" and self.steps < limit:  # one reasoning step more
+            return WordProblem(self.variant, self.m, self.steps + 1, self.style)
+        return super().transfer_task(kind)
 
     def __init__(self, variant: str = "direct", max_operand: int = 9, steps: int = 2,
                  style: str = "story") -> None:
