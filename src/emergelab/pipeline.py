@@ -18,7 +18,7 @@ from .config import RunConfig, SuiteConfig, same_config, to_toml
 from .device import describe, resolve_device
 from .errors import UserError
 from .execute import LadderJob, LocalPool
-from .execute.member import logging_to
+from .execute.member import logging_to, member_finished
 from .experiment import build_batches, setup
 from .run_lock import run_dir_lock
 from .store import write_atomic
@@ -70,6 +70,9 @@ def run(cfg: RunConfig, out: Path, quiet: bool = False, console: Console | None 
     prepare_out_dir(out, cfg)
     with logging_to(out):
         _, mixture, members = setup(cfg)
+        if all(member_finished(cfg, m, out) for m in members):  # a finished run is only read
+            log.info("%d members already trained and evaluated: nothing to do", len(members))
+            return out
         threads = backend.plan(len(members), recorded_threads(out / "kernels.json"))
         torch.set_num_threads(threads)  # the kernels are timed as the members will run
         console = console or Console(stderr=True)

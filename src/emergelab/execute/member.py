@@ -102,6 +102,18 @@ def logging_to(out: Path):
         handler.close()
 
 
+def member_finished(cfg: RunConfig, member: Member, out: Path) -> bool:
+    """Whether the member is trained to its last step and every checkpoint it evaluates has its
+    results partition (evaluate_member's mark of a finished checkpoint)."""
+    steps = [s for s, _ in list_checkpoints(out / "checkpoints" / member.model_id)]
+    if cfg.train.steps not in steps:
+        return False
+    if not cfg.eval.every_checkpoint:
+        steps = [cfg.train.steps]
+    return all((out / "results" / f"{member.model_id}-step{s:06d}.parquet").exists()
+               for s in steps)
+
+
 def evaluate_member(cfg: RunConfig, member: Member, out: Path, eval_tasks: list[EvalTask],
                     on_done=None, device="cpu") -> None:
     ckpts = list_checkpoints(out / "checkpoints" / member.model_id)
