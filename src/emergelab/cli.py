@@ -143,8 +143,68 @@ def run_cmd(out: Path = typer.Option(..., help="run directory (resumes if it hol
     if stop_on_alert and probes is None:
         raise UserError("--stop-on-alert needs --probes")
     cfg = with_seeds(load_preset(preset) if preset else load_config(config), seeds)
+    if hasattr(cfg, "recipes"):
+        raise UserError(f"{preset or config} is a recipe study: run it with `emergelab induce`")
     _run_and_report(cfg, out, quiet, load_probes(probes) if probes else None, stop_on_alert,
                     workers, threads, backend, address, retries, device)
+
+
+@app.command()
+def induce(out: Path = typer.Option(..., help="study directory: base and recipes in "
+                                              "subdirectories (resumes; a finished one is read)"),
+           preset: Optional[str] = typer.Option(None, help="a named recipe study (e.g. induction)"),
+           config: Optional[Path] = typer.Option(None, help="a TOML config with \\[\\[recipes]]"),
+           json_out: bool = typer.Option(False, "--json", help="print the records as JSON"),
+           metric: str = typer.Option("exact_match", help="the metric whose thresholds move"),
+           seed_spread: Optional[float] = typer.Option(
+               None, help="SD of a recipe's seed thresholds in decades, for one-seed studies"),
+           quiet: Quiet = False,
+           workers: Workers = None,
+           threads: Threads = None,
+           backend: Backend = "local",
+           address: Address = None,
+           retries: Retries = None,
+           device: Device = "auto",
+           seeds: Seeds = None) -> None:
+    """Can a data recipe make an ability emerge earlier, and is it ability or a test-taking trick?
+    Trains the base and each recipe on one ladder, seed set and step budget, scores every task in
+    distribution and on transfer sets (fresh items, another format, harder), and classes each
+    recipe: transfers, partial, test_taking, no_effect or later.
+
+    Example: emergelab induce --preset induction --out study"""
+    from .config import load_config, load_preset, with_seeds
+    from .evaluate.registry import spec
+    from .execute import backend_named
+
+    if (preset is None) == (config is None):
+        raise UserError("give exactly one of --preset or --config")
+    spec(metric)
+    if seed_spread is not None and not (seed_spread >= 0 and math.isfinite(seed_spread)):
+        raise UserError("--seed-spread must be a non-negative number of decades")
+    cfg = with_seeds(load_preset(preset) if preset else load_config(config), seeds)
+    if not hasattr(cfg, "recipes"):
+        raise UserError(f"{preset or config} has no [[recipes]]: nothing to induce (train it "
+                        "with `emergelab run`)")
+    chosen = backend_named(backend, workers, threads, address, retries)
+    chosen.check()
+
+    from .induce import induce as run_study
+    from .induce import read_induction
+    from .report.induction import induction_notes, induction_table, plot_induction
+
+    run_study(cfg, out, quiet=quiet, console=err_console, backend=chosen, device=device)
+    result = read_induction(out, metric, seed_spread)
+    png = plot_induction(result, out / "report" / "induction.png")
+    if json_out:
+        _print_json([r.to_json() for r in result.records])
+        return
+    console.print(induction_table(result))
+    for line in induction_notes(result):
+        console.print(f"- {line}", highlight=False)
+    if png:
+        console.print(f"plot:    {png}")
+    console.print(f"next:    emergelab report {out} --out {out / 'report' / 'index.html'}",
+                  highlight=False)
 
 
 @app.command()
@@ -159,7 +219,10 @@ def presets() -> None:
 
     for name in preset_names():
         cfg = load_preset(name)
-        if hasattr(cfg, "experiments"):
+        if hasattr(cfg, "recipes"):
+            console.print(f"{name}: a recipe study, {line(cfg)}; recipes "
+                          + ", ".join(r.name for r in cfg.recipes), highlight=False)
+        elif hasattr(cfg, "experiments"):
             console.print(f"{name}: a suite of {len(cfg.experiments)} experiments", highlight=False)
             for exp in cfg.experiments:
                 console.print(f"  {exp.name}: {line(exp)}", highlight=False)

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import tomli_w
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import UserError
 
@@ -106,6 +106,59 @@ class EvalConfig(Strict):
     every_checkpoint: bool = True                  # False: final checkpoints only
 
 
+class RecipeChange(Strict):
+    """One change a recipe makes to the base's training mixture (data/recipes.py).
+
+    data: rows of any task (variant, options) at `share` of training rows. ability_seeds: worked
+    examples of a base task (its worked variant: scratchpads, chains of thought) at `share`.
+    contamination: the base task's evaluation items themselves at `share` (the negative
+    control). repetition: the task's rows drawn from only `items` training items. curriculum: the
+    task's rows moved to the first `until` of training (same rows per task, another order)."""
+
+    kind: Literal["data", "ability_seeds", "contamination", "repetition", "curriculum"]
+    task: str
+    variant: str | None = None
+    options: dict[str, int | float | str] = {}
+    share: float | None = Field(None, gt=0, lt=1)
+    items: int | None = Field(None, ge=1)
+    until: float | None = Field(None, gt=0, lt=1)
+
+    @model_validator(mode="after")
+    def _fields_of_kind(self) -> "RecipeChange":
+        needs = {"data": "share", "ability_seeds": "share", "contamination": "share",
+                 "repetition": "items", "curriculum": "until"}[self.kind]
+        if getattr(self, needs) is None:
+            raise ValueError(f"a {self.kind} change needs {needs}")
+        for name in ("share", "items", "until"):
+            if name != needs and getattr(self, name) is not None:
+                raise ValueError(f"a {self.kind} change takes no {name}")
+        if self.options and self.kind != "data":
+            raise ValueError(f"a {self.kind} change takes no options (it uses the base task's)")
+        return self
+
+
+class RecipeConfig(Strict):
+    """A named set of changes to the base's training mixture; trains the base's ladder, seeds and
+    step budget."""
+
+    name: str
+    about: str = ""
+    steps: int | None = Field(None, ge=1)  # if given, must equal the base's (equal budgets)
+    changes: list[RecipeChange] = Field(min_length=1)
+
+
+class TransferConfig(Strict):
+    """Transfer sets in a recipe study: every task also scored on fresh items, its surface
+    format and a harder variant, where the task offers them. surface_share: the share of each
+    such task's training rows written in its surface format (train-split items only), so the
+    format can be read but the evaluated items are never seen in it."""
+
+    surface_share: float = Field(0.25, ge=0, lt=1)
+    # one context length for every experiment of the study (the longest any of them needs), so
+    # base and recipe members are the same models
+    block_size: int | None = Field(None, ge=8)
+
+
 class RunConfig(Strict):
     name: str = "run"
     seed: int = 0
@@ -113,6 +166,41 @@ class RunConfig(Strict):
     ladder: LadderConfig
     train: TrainConfig = TrainConfig()
     eval: EvalConfig = EvalConfig()
+    # set only in a recipe study's experiments (analysis/induction.py): the changes this run
+    # makes to the mixture, and the transfer sets it is scored on
+    recipe: RecipeConfig | None = None
+    transfer: TransferConfig | None = None
+
+
+class StudyConfig(RunConfig):
+    """A recipe study (`emergelab induce`): a base run and recipes trained on its ladder, seeds
+    and step budget, every task scored in distribution and on transfer sets."""
+
+    name: str = "study"
+    recipes: list[RecipeConfig] = Field(min_length=1)
+    surface_share: float = Field(0.25, ge=0, lt=1)
+
+    @field_validator("recipes")
+    @classmethod
+    def _names(cls, v: list[RecipeConfig]) -> list[RecipeConfig]:
+        names = [r.name for r in v]
+        if len(set(names)) != len(names):
+            raise ValueError("recipe names must be unique")
+        if "base" in names:
+            raise ValueError("'base' names the base run; give the recipe another name")
+        if any(not n.replace("_", "").replace("-", "").isalnum() for n in names):
+            raise ValueError("recipe names may use letters, digits, '-' and '_' only")
+        return v
+
+    def experiments(self) -> list[RunConfig]:
+        """The base and each recipe as runs of their own (their names become the rows'
+        family)."""
+        common = self.model_dump(exclude={"recipes", "surface_share", "name", "recipe",
+                                          "transfer"})
+        transfer = TransferConfig(surface_share=self.surface_share)
+        base = RunConfig.model_validate({**common, "name": "base", "transfer": transfer},
+                                        strict=False)
+        return [base] + [base.model_copy(update={"name": r.name, "recipe": r}) for r in self.recipes]
 
 
 class SuiteConfig(Strict):
@@ -137,10 +225,12 @@ class SuiteConfig(Strict):
 def _first_error(err: ValidationError) -> str:
     e = err.errors()[0]
     where = ".".join(str(p) for p in e["loc"]) or "config"
-    return f"{where}: {e['msg']}"
+    return f"{where}: {e['msg'].removeprefix('Value error, ')}"
 
 
-def parse_config(data: dict, source: str) -> RunConfig | SuiteConfig:
+def parse_config(data: dict, source: str) -> RunConfig | SuiteConfig | StudyConfig:
+    if "recipes" in data:
+        return parse_study(data, source)
     if "experiments" in data:
         try:
             suite = SuiteConfig.model_validate(data)
@@ -168,7 +258,53 @@ def _check_run(cfg: RunConfig, source: str) -> None:
         raise UserError(f"{source}: every task has weight 0; nothing to train on")
 
 
-def load_config(path: str | Path) -> RunConfig | SuiteConfig:
+def parse_study(data: dict, source: str) -> StudyConfig:
+    try:
+        study = StudyConfig.model_validate(data)
+    except ValidationError as err:
+        raise UserError(f"{source}: {_first_error(err)}") from None
+    _check_run(study, source)
+    for recipe in study.recipes:
+        _check_recipe(study, recipe, f"{source}: recipe {recipe.name!r}")
+    return study
+
+
+def _check_recipe(study: StudyConfig, recipe: RecipeConfig, where: str) -> None:
+    from .tasks import REGISTRY, build_task
+
+    if recipe.steps is not None and recipe.steps != study.train.steps:
+        raise UserError(f"{where} trains {recipe.steps} steps and the base {study.train.steps}: "
+                        "every recipe trains the base's step budget")
+    if sum(c.kind == "curriculum" for c in recipe.changes) > 1:
+        raise UserError(f"{where}: one curriculum per recipe")
+    shares = sum(c.share or 0 for c in recipe.changes)
+    if shares >= 1:
+        raise UserError(f"{where}: its shares add up to {shares:g}; they must leave room for the "
+                        "base's rows (below 1)")
+    for c in recipe.changes:
+        if c.task not in REGISTRY:
+            raise UserError(f"{where}: unknown task {c.task!r} "
+                            f"(known: {', '.join(sorted(REGISTRY))})")
+        if c.kind == "data":
+            build_task(c.task, c.variant, **c.options)
+            continue
+        base = [t for t in study.tasks if t.name == c.task
+                and (c.variant is None or (t.variant or REGISTRY[t.name].variants[0]) == c.variant)]
+        if len(base) != 1:
+            listed = ", ".join(t.name + (f"/{t.variant}" if t.variant else "") for t in study.tasks)
+            what = "is not one of" if not base else "names several of"
+            raise UserError(f"{where}: {c.kind} of {c.task!r} {what} the base's tasks ({listed})"
+                            + ("; give its variant" if base else ""))
+        task = build_task(base[0].name, base[0].variant, **base[0].options)
+        if c.kind == "ability_seeds" and task.worked_variant is None:
+            raise UserError(f"{where}: task {task.id!r} has no worked-example variant to seed "
+                            "with (use a data change with the variant you mean)")
+        if c.kind == "contamination" and task.memorisation:
+            raise UserError(f"{where}: task {task.id!r} has no held-out evaluation items to "
+                            "leak (it is evaluated on what it trains on)")
+
+
+def load_config(path: str | Path) -> RunConfig | SuiteConfig | StudyConfig:
     path = Path(path)
     try:
         text = path.read_text()
@@ -186,14 +322,14 @@ def preset_names() -> list[str]:
                   if p.name.endswith(".toml"))
 
 
-def load_preset(name: str) -> RunConfig | SuiteConfig:
+def load_preset(name: str) -> RunConfig | SuiteConfig | StudyConfig:
     if name not in preset_names():
         raise UserError(f"unknown preset {name!r} (known: {', '.join(preset_names())})")
     text = resources.files("emergelab.presets").joinpath(f"{name}.toml").read_text()
     return parse_config(tomllib.loads(text), f"preset {name}")
 
 
-def with_seeds(cfg: RunConfig | SuiteConfig, n: int | None) -> RunConfig | SuiteConfig:
+def with_seeds(cfg: RunConfig | SuiteConfig | StudyConfig, n: int | None):
     """cfg with training seeds 0..n-1 on every ladder (`--seeds N`); unchanged for None."""
     if n is None:
         return cfg

@@ -27,11 +27,43 @@ def build_tasks(cfg: RunConfig) -> list[Task]:
     return tasks
 
 
+TRANSFER_SETS = ("fresh", "surface", "harder")
+
+
 def build_eval_tasks(cfg: RunConfig, tasks: list[Task] | None = None) -> list[EvalTask]:
-    """Every task of cfg at each of its shot counts (one EvalTask per task and count)."""
+    """Every task of cfg at each of its shot counts (one EvalTask per task and count); in a
+    recipe study also each transfer set the task offers (variant column "<variant>-<set>")."""
     tasks = tasks or build_tasks(cfg)
-    return [EvalTask.build(task, t.n_eval, cfg.seed, k)
-            for t, task in zip(cfg.tasks, tasks) for k in t.shots]
+    out = []
+    for t, task in zip(cfg.tasks, tasks):
+        sets = transfer_sets(cfg, t.n_eval, task)
+        for k in t.shots:
+            out.append(EvalTask.build(task, t.n_eval, cfg.seed, k))
+            out += [EvalTask.build(tt, t.n_eval, cfg.seed, k, exs, f"{task.variant}-{kind}")
+                    for kind, (tt, exs) in sets.items()]
+    return out
+
+
+def transfer_sets(cfg: RunConfig, n: int, task: Task) -> dict[str, tuple[Task, list]]:
+    """The transfer sets a task offers in a recipe study: fresh items (a generator stream
+    disjoint from the in-distribution items), the same items in the surface format (trained
+    only where the study trains that format), and a harder variant. Empty outside studies."""
+    if cfg.transfer is None:
+        return {}
+    out = {}
+    for kind in TRANSFER_SETS:
+        if kind not in task.transfer_sets:
+            continue
+        if kind == "surface" and cfg.transfer.surface_share == 0:
+            continue  # a format never trained on cannot be read: not a transfer test
+        if kind == "fresh":
+            seen = {e.prompt for e in task.eval_set(n, cfg.seed)}
+            out[kind] = (task, task.fresh_set(n, cfg.seed, seen))
+        else:
+            twin = task.transfer_task(kind)
+            twin.max_new_tokens, twin.stop_sequences = task.max_new_tokens, task.stop_sequences
+            out[kind] = (twin, twin.eval_set(n, cfg.seed))
+    return out
 
 
 def block_size_for(mixture: Mixture, eval_tasks: list[EvalTask]) -> int:
@@ -51,8 +83,19 @@ def setup(cfg: RunConfig) -> tuple[list[EvalTask], Mixture, list[Member]]:
     torch.manual_seed(cfg.seed)
     tasks = build_tasks(cfg)
     eval_tasks = build_eval_tasks(cfg, tasks)
-    mixture = Mixture(tasks, [t.weight for t in cfg.tasks], cfg.seed)  # each task trained once
-    return eval_tasks, mixture, ladder_members(cfg, block_size_for(mixture, eval_tasks))
+    mixture = training_mixture(cfg, tasks)
+    block = cfg.transfer.block_size if cfg.transfer and cfg.transfer.block_size else \
+        block_size_for(mixture, eval_tasks)
+    return eval_tasks, mixture, ladder_members(cfg, block)
+
+
+def training_mixture(cfg: RunConfig, tasks: list[Task]) -> Mixture:
+    """The tasks by weight; in a recipe study, the study's mixture (data/recipes.py)."""
+    if cfg.recipe is None and cfg.transfer is None:
+        return Mixture(tasks, [t.weight for t in cfg.tasks], cfg.seed)  # each task trained once
+    from .data.recipes import study_mixture
+
+    return study_mixture(cfg, tasks, cfg.seed)
 
 
 def mixture_seed(cfg: RunConfig, member: Member) -> int:
@@ -61,7 +104,7 @@ def mixture_seed(cfg: RunConfig, member: Member) -> int:
 
 
 def member_mixture(cfg: RunConfig, mixture: Mixture, member: Member) -> Mixture:
-    return Mixture(mixture.tasks, mixture.weights, mixture_seed(cfg, member))
+    return mixture.reseeded(mixture_seed(cfg, member))
 
 
 def batches_dir(cfg: RunConfig, out: Path, member: Member) -> Path:

@@ -183,3 +183,32 @@ def planted_seeds(rng: np.random.Generator, seeds: int, spread: float, spacing: 
     df = pd.DataFrame(rows)
     df["model_id"] = [f"m{i % len(t)}-s{s}" for i, s in enumerate(df["seed"])]
     return df, {"threshold": 10**t0, "seed_thresholds": own, "spread": spread}
+
+
+def planted_recipe(rng: np.random.Generator, truth: str, seeds: int = 3, shift: float = -0.6,
+                   spread: float | None = None, spacing: float | None = None,
+                   n: int = 200) -> tuple[pd.DataFrame, dict]:
+    """A base and a recipe of one planted task, each trained with `seeds` seeds (planted_seeds),
+    scored on three sets: in distribution (variant "plain"), fresh items ("plain-fresh") and a
+    surface format ("plain-surface"). truth: "transfers" (every set moves by `shift` decades),
+    "test_taking" (only the in-distribution set moves) or "no_effect" (nothing moves). One ladder
+    for the base, the recipe's offset by half a spacing; the surface format emerges a little
+    later than the plain one. Returns the rows (families "base" and "recipe") and the truth."""
+    spread = rng.uniform(0.1, 0.3) if spread is None else spread
+    spacing = rng.uniform(0.2, 0.45) if spacing is None else spacing
+    t0 = rng.uniform(7.2, 8.4)
+    offset = rng.uniform(0, spacing)
+    moves = {"transfers": (1, 1, 1), "test_taking": (1, 0, 0), "no_effect": (0, 0, 0)}[truth]
+    tables = []
+    for (variant, later), moved in zip((("plain", 0.0), ("plain-fresh", 0.0),
+                                        ("plain-surface", rng.uniform(0, 0.3))), moves):
+        levels = (rng.uniform(0.0, 0.15), rng.uniform(0.6, 0.95))
+        for family, dt, off in (("base", 0.0, offset),
+                                ("recipe", shift * moved, (offset + spacing / 2) % spacing)):
+            df, _ = planted_seeds(rng, seeds, spread, spacing, n, t0=t0 + later + dt,
+                                  offset=off, task="add", levels=levels)
+            df["family"], df["variant"] = family, variant
+            df["model_id"] = family + "-" + df["model_id"]
+            tables.append(df)
+    return pd.concat(tables, ignore_index=True), {"class": truth, "shift": shift,
+                                                  "spread": spread, "spacing": spacing}

@@ -164,6 +164,9 @@ def _examples(source: Path, df: pd.DataFrame, x: str) -> dict[str, list[dict]]:
         for t in cfg.tasks:
             task = build_task(t.name, t.variant, **t.options)
             tasks[(task.name, task.variant)] = task
+            for kind in task.transfer_sets:  # a recipe study's transfer sets
+                tasks[(task.name, f"{task.variant}-{kind}")] = \
+                    task if kind == "fresh" else task.transfer_task(kind)
         samples = read_samples(run_dir)
         finals = df[(df["family"] == family) & df["final_checkpoint"].astype(bool)]
         finals = finals[["model_id", "step", x]].drop_duplicates()
@@ -237,6 +240,27 @@ def _comparisons(source: Path, a) -> list[dict]:
                                                       else [_clean(u) for u in v]
                                                       for k, v in r.items()}})
     return rows
+
+
+def _induction(source: Path) -> dict | None:
+    """For a recipe study: each recipe's shifts against the base, the reasons, the mixtures, and
+    the shifts' picture (a PNG as a data: URL)."""
+    import base64
+
+    from ..induce import STUDY_FILE, read_induction
+    from .induction import induction_notes, induction_png
+
+    if not (source.is_dir() and (source / STUDY_FILE).exists()):
+        return None
+    try:
+        result = read_induction(source)
+    except UserError:  # a study still training: its runs are reported, the verdicts not yet
+        return None
+    png = induction_png(result)
+    return {"records": [{k: (_clean(v) if not isinstance(v, list) else [_clean(u) for u in v])
+                         for k, v in r.to_json().items()} for r in result.records],
+            "notes": induction_notes(result),
+            "png": "data:image/png;base64," + base64.b64encode(png).decode() if png else None}
 
 
 def _steps_data(p: dict, metric: str) -> dict:
@@ -340,6 +364,7 @@ def build_report(source: str | Path, out: str | Path, title: str | None = None,
         "alerts": _alerts(source), "comparisons": _comparisons(source, a),
         "shot_gains": _shot_gains(source, where),
         "notes": a.notes,
+        "induction": _induction(source) if where is None else None,
     }
     script, divs = components(_figures(panels, a.x, data["metrics"][0]))
     # the page skeleton holds ids and Bokeh's own divs only; every name and text is filled in
