@@ -41,13 +41,23 @@ class CurveResult:
     threshold: float | None
     threshold_ci: list | None
     threshold_ci_kind: str | None
-    width_decades: float | None    # 10-90% width of the best logistic in log10 x
+    # 10-90% width of the rise in decades of x, as far as the data tell it: width_bound "at most"
+    # (the whole rise between two members: the gap), "at least" (wider than the ladder: its
+    # span), else None (the fitted logistic's, which fit_width_decades always holds)
+    width_decades: float | None
     useful_level: float | None     # the usefulness level in the metric's units
     useful_at: float | None        # where the curve first reaches it
     linearity: float | None
     breakthroughness: float | None
     n_points: int
     noise: str                     # where each point's noise came from
+    # the rule that decided the class: a sentence, and the short phrase tables show
+    reason: str = ""
+    why: str = ""
+    ladder_decades: float | None = None  # span of the sizes; a wider fitted rise is open:
+    width_open: bool | None = None       # the data show only part of it
+    width_bound: str | None = None
+    fit_width_decades: float | None = None
     smooth_under: list[str] | None = None
     # training seeds (analysis/seeds.py): per size how many; "measured" when >= 2 seeds have a
     # curve (threshold_ci is then the recipe's population threshold, kind "seeds"), else

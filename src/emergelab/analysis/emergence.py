@@ -48,6 +48,7 @@ import pandas as pd
 from scipy.stats import chi2, norm
 
 from ..errors import UserError
+from ..numbers import num
 from ..evaluate.registry import is_continuous, is_discrete, lookup
 from .threshold import best_level, crossing, crossing_interval, fit_logistic, halfway_levels
 
@@ -337,6 +338,10 @@ def classify(c: Curve, hard_width: float = HARD_WIDTH, useful: float = USEFUL) -
            "useful_level": None, "useful_at": None,
            "linearity": linearity(y) if n > 1 else None,
            "breakthroughness": breakthroughness(y) if n > 1 else None, "n_points": n,
+           "reason": f"{n} sizes: a class needs at least 4", "why": "<4 sizes",
+           # the ladder's span; a fitted rise wider than it is open (the data show only part)
+           "ladder_decades": float(t[-1] - t[0]) if n > 1 else 0.0, "width_open": None,
+           "width_bound": None, "fit_width_decades": None,
            **_seed_summary(c)}
     if n < 4:
         return res
@@ -354,13 +359,16 @@ def classify(c: Curve, hard_width: float = HARD_WIDTH, useful: float = USEFUL) -
     i_min = 1 + j
     z_bonf = float(norm.ppf(1 - 0.025 / max(1, n - 2)))
     if p_const > 0.05:
-        res["classification"] = "flat"
+        res.update(classification="flat", why="no change",
+                   reason=f"no size differs from the others beyond its noise (p = {p_const:.2f})")
     elif (dip < start and dip < end and start - dip > z_bonf * math.hypot(s_start, s_dip)
           and end - dip > z_bonf * math.hypot(s_end, s_dip)):
-        res["classification"] = "u_shaped"
+        res.update(classification="u_shaped", why="dip",
+                   reason="falls significantly below both ends, then rises again")
         _rise(c, t[i_min:], y[i_min:], se[i_min:], float(y[i_min]), res)
     elif end < start and _sig(end, s_end, start, s_start):
-        res["classification"] = "inverse"
+        res.update(classification="inverse", why="falls",
+                   reason="the largest sizes score significantly worse than the smallest")
     elif end > start and _sig(end, s_end, start, s_start):
         lower = b if b is not None else float(y[0])
         _rise(c, t, y, se, lower, res)
@@ -378,14 +386,69 @@ def classify(c: Curve, hard_width: float = HARD_WIDTH, useful: float = USEFUL) -
         c.sharp = bool(decisive and width <= hard_width)
         c.threshold_shape = bool(decisive and 2 <= lead < n)
         res["classification"] = "emergent" if c.threshold_shape and c.sharp else "smooth"
+        _measured_width(res)
+        res["why"], res["reason"] = _rise_reason(c, res, decisive, width, hard_width, lead, n)
         best = _best_oriented(c)
         if best is not None and best > lower:
             res["useful_level"] = float(_undo(c, lower + useful * (best - lower)))
             at = _crossing1(t, y, lower + useful * (best - lower))
             res["useful_at"] = float(10**at) if np.isfinite(at) else None
     else:
-        res["classification"] = "flat"
+        res.update(classification="flat", why="no rise",
+                   reason="the ends do not differ significantly")
     return res
+
+
+def _measured_width(res: dict) -> None:
+    """The width every table, plot and read-out shows, as far as the data can tell it: the gap
+    between two members when the whole rise lies inside it (at most), the ladder's span when the
+    fitted rise is wider than the ladder (at least: open), else the fitted logistic's. The fit's
+    own width stays in fit_width_decades."""
+    fit_w = res["width_decades"]
+    if fit_w is None or not math.isfinite(fit_w):
+        return
+    res["fit_width_decades"] = fit_w
+    lo, hi = res["threshold_ci"] or (None, None)
+    if res["threshold_ci_kind"] == "bracket" and lo and hi:
+        res["width_decades"], res["width_bound"] = float(math.log10(hi / lo)), "at most"
+        res["width_open"] = False
+    elif fit_w > res["ladder_decades"]:
+        res["width_decades"], res["width_bound"] = res["ladder_decades"], "at least"
+        res["width_open"] = True
+    else:
+        res["width_open"] = False
+
+
+def width_words(res: dict) -> str:
+    """A width as the verdict read it: "0.19 decades", "at most 0.52 decades (between two
+    members)", "at least 2.25 decades (wider than the ladder)"."""
+    w, bound = res.get("width_decades"), res.get("width_bound")
+    if w is None:
+        return "no width"
+    if bound == "at most":
+        return f"at most {w:.2f} decades, the gap between two members"
+    if bound == "at least":
+        return f"at least {w:.2f} decades, wider than the ladder"
+    return f"{w:.2f} decades"
+
+
+def _rise_reason(c: Curve, res: dict, decisive: bool, width: float, hard_width: float,
+                 lead: int, n: int) -> tuple[str, str]:
+    """Which rule made a rising curve emergent or smooth: (a short phrase, the sentence)."""
+    w = (f"{width:.2f} decades (one seed's)" if c.multi_seed else width_words(res))
+    if not decisive:
+        return "line fits", ("a straight line in log size fits about as well as a sudden rise "
+                             "(BIC): no threshold shape")
+    if lead < 2:
+        return "no flat start", (f"already above its baseline at the {'smallest' if lead == 0 else 'second-smallest'} "
+                                 "size: no stretch near chance before the rise")
+    if lead >= n:
+        return "never above", "no size is clearly above the baseline's noise"
+    if width > hard_width:
+        return "wide rise", (f"near baseline for {lead} sizes, then a rise wider than "
+                             f"{hard_width:g} decade (10-90%: {w})")
+    return "sharp rise", (f"near baseline for {lead} sizes, then a rise within {hard_width:g} "
+                          f"decade (10-90%: {w}) that a line cannot fit (BIC)")
 
 
 def _seed_summary(c: Curve) -> dict:
@@ -496,9 +559,15 @@ def analyze_curves(curves: list[Curve], hard_width: float = HARD_WIDTH,
             if is_discrete(c.metric) and c.threshold_shape and smooth_cont:
                 c.result["classification"] = "metric_induced"
                 c.result["smooth_under"] = sorted(smooth_cont)
+                c.result["why"] = "metric"
+                c.result["reason"] = (f"a threshold shape under {c.metric}, a smooth rise under "
+                                      f"{', '.join(sorted(smooth_cont))} of the same outputs")
     out = []
     for c in curves:
         c.result["emergence"] = emergence_kind(c.result)
+        if c.result["emergence"] == "soft":  # the usefulness crossing, named as what it is
+            c.result["reason"] += (f"; soft: reaches the usefulness level "
+                                   f"{num(c.result['useful_level'])} at {num(c.result['useful_at'])}")
         row = {**{k: (None if v is None or (isinstance(v, float) and math.isnan(v)) else v)
                   for k, v in c.keys.items()},
                "metric": c.metric, "x": c.x_name, **c.result, "noise": c.noise_source}
