@@ -21,12 +21,14 @@ def shared_data() -> Path:
     return path
 
 
-def run_cli(*args, cwd=None):
-    """Run the CLI in a subprocess, as a user would."""
+def run_cli(*args, cwd=None, columns=None):
+    """Run the CLI in a subprocess, as a user would (in a terminal `columns` wide, if given)."""
+    import os
     import subprocess
 
+    env = None if columns is None else {**os.environ, "COLUMNS": str(columns)}
     return subprocess.run([sys.executable, "-m", "emergelab", *map(str, args)],
-                          capture_output=True, text=True, cwd=cwd, timeout=600)
+                          capture_output=True, text=True, cwd=cwd, timeout=600, env=env)
 
 
 # A two-member ladder of tiny models trained for hundreds of steps: seconds, so a kill from a

@@ -683,10 +683,7 @@ def analyze(source: Path = typer.Argument(..., help="results CSV/Parquet, a run 
                                                                 "else 0.95)")) -> None:
     """Detect and classify emergence in every curve of a results table: hard / soft / fake
     emergence, thresholds with calibrated 95% intervals."""
-    from rich.table import Table
-
     from .analysis import analyze as analyze_source
-    from .report.plots import _task_label
 
     if x == "shots":
         ignored = [flag for flag, on in (("--plot", plot), ("--backtest", backtest),
@@ -709,50 +706,13 @@ def analyze(source: Path = typer.Argument(..., help="results CSV/Parquet, a run 
     if json_out:
         _print_json([r.to_json() for r in a.results])
         return
-    table = Table(title=f"Emergence analysis of {source} (x = {a.x})")
+    from .report.tables import analysis_table
+
+    table, legend = analysis_table(a, backtest=bool(backtest))
+    table.render(console)
+    for line in legend:
+        console.print(line, highlight=False)
     seeded = any(r.seed_variance == "measured" for r in a.results)
-    cols = ["curve", "metric", "class", "emergence", "threshold [95% CI]", "width", "L", "B"] + (
-        ["seeds"] if seeded else []) + (
-        ["backtest err"] if backtest else [])
-    for col in cols:
-        table.add_column(col, overflow="fold")
-    brackets = False
-    for r in a.results:
-        curve = " ".join(str(v) for v in (r.family, _task_label(r.task, r.variant)) if v)
-        if r.shots:
-            curve += f" {r.shots:g}-shot"
-        thr = _num(r.threshold)
-        if r.threshold_ci:
-            lo, hi = r.threshold_ci
-            thr += f" [{_num(lo) or '<'}, {_num(hi) or '>'}]"
-            if r.threshold_ci_kind == "bracket":
-                thr += " b"
-                brackets = True
-        kind = r.emergence or ""
-        if r.emergence == "soft" and r.useful_at is not None:
-            kind += f" @{_num(r.useful_at)}"
-        width = _fmt(r.width_decades, ".2f")
-        if r.seed_variance == "measured" and r.seed_width_decades is not None:
-            width = _fmt(r.seed_width_decades, ".2f") + "*"  # one seed's rise, not the mean's
-        elif r.threshold_ci_kind == "bracket" and None not in r.threshold_ci:
-            width = f"<{math.log10(r.threshold_ci[1] / r.threshold_ci[0]):.2f}"  # inside the gap
-        table.add_row(curve, r.metric, r.classification, kind, thr, width, _fmt(r.linearity, ".2f"),
-                      _fmt(r.breakthroughness, ".1f"),
-                      *(_seed_cells(r) if seeded else []),
-                      *([_fmt(r.backtest_error) or (r.backtest_signal or "")] if backtest
-                        else []))
-    console.print(table)
-    console.print("width: 10-90% rise in decades; L, B: BIG-bench linearity, breakthroughness; "
-                  "soft @x: where the usefulness level is crossed", highlight=False)
-    if brackets:
-        console.print("b: the interval is the gap between two neighbouring models: the rise "
-                      "happens between them and no model on it locates it more finely",
-                      highlight=False)
-    if seeded:
-        console.print("seeds: training seeds per size ±SD of their own thresholds (decades); "
-                      "width*: median 10-90% rise of one seed. With seeds the threshold is the "
-                      "recipe's (the mean over seeds) and its interval holds the seed-to-seed "
-                      "variation", highlight=False)
     unmeasured = [r for r in a.results if r.seed_variance != "measured"]
     if unmeasured:
         most = max(c["count"] for r in unmeasured for c in (r.seeds or [{"count": 1}]))
@@ -761,15 +721,6 @@ def analyze(source: Path = typer.Argument(..., help="results CSV/Parquet, a run 
                f"{most} seeds, but too few sizes each for a threshold per seed")
         console.print(f"{who}: intervals cover evaluation noise only (seed-to-seed variation "
                       "not measured)", highlight=False)
-
-
-def _seed_cells(r) -> list[str]:
-    if r.seed_variance != "measured":
-        return ["1"]
-    counts = sorted({s["count"] for s in r.seeds or []})
-    k = str(counts[0]) if len(counts) == 1 else f"{counts[0]}-{counts[-1]}"
-    spread = _fmt(r.seed_spread_decades, ".2f")
-    return [f"{k} ±{spread}" if spread else k]
 
 
 @app.command()
@@ -891,13 +842,9 @@ def _predict_obs(paths: tuple[Path, Path], train_below: float, json_out: bool,
 
 
 def _num(v) -> str:
-    """A scale as people read it: 46.3K, 1.2B, 0.012 (losses and small values as they are)."""
-    if v is None:
-        return ""
-    for div, suffix in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "K")):
-        if abs(v) >= div:
-            return f"{v / div:.3g}{suffix}"
-    return f"{v:.3g}"
+    from .numbers import num
+
+    return num(v)
 
 
 

@@ -18,6 +18,7 @@ Fields:
   among the options), "zero" (no ability scores 0), "given" (the source table supplies it), "none".
 - aggregation: "proportion" (mean of 0/1 values, Wilson interval) or "mean" (percentile bootstrap
   over examples).
+- short: the name tables print where a column is narrow (with a legend); the name itself if unset.
 """
 
 from __future__ import annotations
@@ -40,6 +41,11 @@ class MetricSpec:
     baseline: str
     aggregation: Literal["proportion", "mean"] = "mean"
     description: str = ""
+    short: str = ""
+
+    @property
+    def label(self) -> str:
+        return self.short or self.name
 
     @property
     def discrete(self) -> bool:
@@ -51,7 +57,27 @@ class MetricSpec:
 
 
 def _m(name, higher, kind, unit, best, baseline, aggregation="mean", description=""):
-    return MetricSpec(name, higher, kind, unit, best, baseline, aggregation, description)
+    return MetricSpec(name, higher, kind, unit, best, baseline, aggregation, description,
+                      SHORT.get(name, ""))
+
+
+SHORT = {"exact_match": "exact", "token_accuracy": "tok_acc", "token_edit_distance": "edit",
+         "token_edit_distance_norm": "edit_norm", "target_logprob": "logp",
+         "target_logprob_mean": "logp_mean", "multiple_choice_grade": "mc_grade",
+         "brier_score": "brier", "bits_per_param": "bits/param",
+         "numeric_match_with_0_1_relative_error": "num_match",
+         "case_insensitive_str_match": "ci_str_match", "log_likelihood": "loglik",
+         "log_likelihood_per_word": "loglik/word", "log_likelihood_per_char": "loglik/char",
+         "calibration_multiple_choice_brier_score": "calib_brier",
+         "expected_calibration_error": "ece", "exact_match_macro_f1": "exact_f1",
+         "bertscore_option_accuracy": "bs_opt_acc", "bertscore_option_macro_f1": "bs_opt_f1",
+         "char_edit_distance": "char_edit", "bertscore_f1_to_target": "bs_f1"}
+
+
+def short_name(name: str) -> str:
+    """A metric's name for narrow columns (registered abbreviation, else the name)."""
+    m = REGISTRY.get(name)
+    return m.label if m else name
 
 
 _ENTRIES = [

@@ -7,6 +7,8 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from ..numbers import num
+
 SET_LABEL = {"in_distribution": "in-dist", "fresh": "fresh", "surface": "surface",
              "harder": "harder"}
 SET_COLOR = {"in_distribution": "#1f77b4", "fresh": "#2ca02c", "surface": "#9467bd",
@@ -123,7 +125,7 @@ def induction_png(result) -> bytes | None:
             ax.axvline(xb, color=SET_COLOR[set_name], lw=0.8, ls="--", alpha=0.7)
         ax.set_xscale("log")
         ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
-        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: _short(v)))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: num(v)))
         ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_yticks(np.arange(len(recipes)), [f"{rc}\n{_cls(rows, rc)}" for rc in recipes])
         ax.set_ylim(len(recipes) - 0.5, -0.5)
@@ -142,13 +144,6 @@ def induction_png(result) -> bytes | None:
     fig.savefig(buf, format="png", dpi=110)
     plt.close(fig)
     return buf.getvalue()
-
-
-def _short(v: float) -> str:
-    for div, unit in ((1e9, "B"), (1e6, "M"), (1e3, "K")):
-        if v >= div:
-            return f"{v / div:.3g}{unit}"
-    return f"{v:.3g}"
 
 
 def _cls(rows, recipe) -> str:

@@ -7,6 +7,7 @@ import pandas as pd
 from rich.table import Table
 
 from ..evaluate.registry import HEADLINE
+from ..numbers import num
 from .plots import _task_label, fold_shots, normalised
 
 
@@ -54,22 +55,15 @@ def findings(results: pd.DataFrame, verdicts) -> list[str]:
         if r.metric != "exact_match" or r.x != "params_nonembed":
             continue
         label = _task_label(r.task, r.variant, getattr(r, "shots", None))
-        text = f"{label}: {r.classification}"
-        if r.emergence:
-            text += f", {r.emergence} emergence"
+        text = f"{label}: {r.emergence + ' emergence' if r.emergence else r.classification}"
+        if r.reason:  # the rule that decided it, with the width it read
+            text += f" ({r.reason})"
         if r.threshold is not None:
             lo, hi = r.threshold_ci or (None, None)
-            text += (f"; exact match crosses halfway at {r.threshold:,.0f} params "
-                     f"(95% CI {f'{lo:,.0f}' if lo else 'below the ladder'} to "
-                     f"{f'{hi:,.0f}' if hi else 'beyond the ladder'}"
+            text += (f"; exact match crosses halfway at {num(r.threshold)} params "
+                     f"(95% CI {num(lo) if lo else 'below the ladder'} to "
+                     f"{num(hi) if hi else 'beyond the ladder'}"
                      f"{', between two members' if r.threshold_ci_kind == 'bracket' else ''})")
-            if r.threshold_ci_kind == "bracket" and lo and hi:
-                text += f", the whole rise between two members {np.log10(hi / lo):.2f} decades apart"
-            elif getattr(r, "seed_width_decades", None) is not None:
-                text += (f", each seed's own 10-90% rise over {r.seed_width_decades:.2f} decades "
-                         f"(the mean over seeds: {r.width_decades:.2f})")
-            else:
-                text += f", 10-90% rise over {r.width_decades:.2f} decades"
         text += _seed_text(r)
         if r.emergence in ("hard", "fake") and r.threshold is not None:
             k = getattr(r, "shots", 0)

@@ -1,0 +1,96 @@
+"""What a person reads: every verdict names the rule that decided it, and the tables fit the
+terminal — at 80 and 120 columns no line is longer, no cell is split across lines."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from emergelab.analysis.emergence import analyze_curves, build_curves
+from emergelab.analysis.planted import planted_seeds, planted_table
+
+from .conftest import run_cli
+
+
+@pytest.mark.parametrize("kind,why", [
+    ("jump", {"sharp rise"}), ("gradual", {"wide rise", "line fits", "no flat start"}),
+    ("flat", {"no change", "no rise"}), ("inverse", {"falls"}), ("u_shaped", {"dip"}),
+    ("smooth", {"line fits", "no flat start"}),
+])
+def test_each_rule_names_itself(kind, why):
+    """Planted curves of each kind: the class comes with the rule that decided it."""
+    rng = np.random.default_rng(7)
+    hits = 0
+    for _ in range(10):
+        df, _ = planted_table(kind, rng, spacing=0.25)
+        (r,) = [r for r in analyze_curves(build_curves(df, "params_nonembed"))
+                if r["metric"] == "exact_match"]
+        assert r["reason"] and r["why"]
+        hits += r["why"] in why
+    assert hits >= 8, kind
+
+
+def test_a_mirage_says_which_metric_is_smooth():
+    rng = np.random.default_rng(3)
+    for _ in range(20):
+        df, _ = planted_table("mirage", rng, spacing=0.25)
+        rows = analyze_curves(build_curves(df, "params_nonembed"))
+        em = next(r for r in rows if r["metric"] == "exact_match")
+        if em["classification"] == "metric_induced":
+            assert em["why"] == "metric" and "token_accuracy" in em["reason"]
+            return
+    pytest.fail("no planted mirage was called metric_induced")
+
+
+def test_a_rise_wider_than_the_ladder_is_marked_open():
+    rng = np.random.default_rng(5)
+    df, truth = planted_table("gradual", rng, n_models=6, decades=(6.0, 7.0))
+    (r,) = analyze_curves(build_curves(df, "params_nonembed"))
+    assert r["ladder_decades"] == pytest.approx(1.0)
+    if r["width_decades"] is not None and r["width_decades"] > 1.0:
+        assert r["width_open"] is True
+
+
+def _table(tmp_path) -> str:
+    rng = np.random.default_rng(11)
+    parts = []
+    for kind in ("jump", "mirage", "flat", "gradual"):
+        df, _ = planted_table(kind, rng, spacing=0.3)
+        parts.append(df.assign(family="a-rather-long-family-name"))
+    seeds, _ = planted_seeds(rng, 3, 0.15, 0.3)
+    parts.append(seeds.assign(family="seeded"))
+    path = tmp_path / "rows.csv"
+    pd.concat(parts, ignore_index=True).to_csv(path, index=False)
+    return path
+
+
+@pytest.mark.parametrize("columns", [80, 120])
+def test_analyze_table_fits_and_never_splits_a_cell(tmp_path, columns):
+    path = _table(tmp_path)
+    proc = run_cli("analyze", path, columns=columns)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert max(len(line) for line in lines) <= columns
+    rows = json.loads(run_cli("analyze", path, "--json").stdout)
+    from emergelab.evaluate.registry import short_name
+    from emergelab.numbers import num
+
+    for r in rows:  # every row's metric and threshold stand whole on one line
+        if r["threshold"] is None:
+            continue
+        assert any(line.split()[:1] == [short_name(r["metric"])] and num(r["threshold"]) in line
+                   for line in lines), r
+
+
+@pytest.mark.parametrize("columns", [80, 120])
+def test_compare_table_fits(tmp_path, columns):
+    rng = np.random.default_rng(2)
+    a, _ = planted_seeds(rng, 2, 0.1, 0.3, t0=8.0, offset=0.1, task="t", levels=(0.1, 0.9))
+    b, _ = planted_seeds(rng, 2, 0.1, 0.3, t0=7.5, offset=0.2, task="t", levels=(0.1, 0.9))
+    a.to_csv(tmp_path / "a.csv", index=False)
+    b.to_csv(tmp_path / "b.csv", index=False)
+    proc = run_cli("compare", tmp_path / "a.csv", tmp_path / "b.csv", columns=columns)
+    assert proc.returncode == 0, proc.stderr
+    assert max(len(line) for line in proc.stdout.splitlines()) <= columns
+    assert "…" not in proc.stdout
