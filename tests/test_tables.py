@@ -94,3 +94,32 @@ def test_compare_table_fits(tmp_path, columns):
     assert proc.returncode == 0, proc.stderr
     assert max(len(line) for line in proc.stdout.splitlines()) <= columns
     assert "…" not in proc.stdout
+
+
+@pytest.mark.parametrize("columns", [80, 120])
+def test_predict_table_fits_and_marks_misses(tmp_path, columns):
+    path = _table(tmp_path)
+    proc = run_cli("predict", path, "--train-below", "3e8", columns=columns)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert max(len(line) for line in lines) <= columns
+    forecasts = json.loads(run_cli("predict", path, "--train-below", "3e8", "--json").stdout)
+    misses = sum(not p["interval"][0] <= p["observed"] <= p["interval"][1]
+                 for f in forecasts if f["status"] == "forecast" for p in f["points"]
+                 if p["observed"] is not None)
+    assert sum(line.rstrip().endswith("!") for line in lines) == misses
+    text = " ".join(proc.stdout.split())
+    for f in forecasts:  # every curve without a forecast says why
+        if f["status"] != "forecast" and f["note"]:
+            assert " ".join(f["note"].split()) in text
+
+
+@pytest.mark.parametrize("columns", [80, 120])
+def test_obs_table_fits(shared_data, columns):
+    obs = shared_data / "obs_scaling"
+    proc = run_cli("predict", "--obs", obs / "base_llm_benchmark_eval.csv",
+                   obs / "base_llm_emergent_capability_eval.csv", "--train-below", "8.4e22",
+                   columns=columns)
+    assert proc.returncode == 0, proc.stderr
+    assert max(len(line) for line in proc.stdout.splitlines()) <= columns
+    assert "…" not in proc.stdout

@@ -751,11 +751,7 @@ def predict(source: Optional[Path] = typer.Argument(None, help="a run dir, a sui
         return _predict_obs(obs, train_below, json_out, plot)
     if source is None:
         raise UserError("give a results SOURCE (a run dir, CSV, ...) or --obs BASE.csv TARGET.csv")
-    from rich.table import Table
-
-    from .analysis.forecast import LEVEL
     from .analysis.predict_source import predict as predict_source
-    from .report.plots import _task_label
 
     at_values = None
     if at is not None:
@@ -774,39 +770,16 @@ def predict(source: Optional[Path] = typer.Argument(None, help="a run dir, a sui
     if json_out:
         _print_json([f.to_json() for f in p.forecasts])
         return
-    pct = f"{LEVEL:.0%}"
-    cut = f", fitted below {_num(train_below)}" if train_below is not None else ""
-    table = Table(title=f"Forecasts for {source} (x = {p.x}{cut})")
-    for col in ("curve", "metric", "signal", f"threshold [{pct}]", "x", f"forecast [{pct}]",
-                "observed"):
-        table.add_column(col, overflow="fold")
-    for f in p.forecasts:
-        k = f.keys
-        curve = " ".join(str(v) for v in (k["family"], _task_label(k["task"], k["variant"])) if v)
-        if k["shots"]:
-            curve += f" {k['shots']:g}-shot"
-        if f.status != "forecast":
-            table.add_row(curve, f.metric, f.status, "", "", "", "", style="dim")
-            continue
-        thr = _num(f.threshold) or ("beyond reach" if f.threshold_ci else "")
-        if f.threshold_ci:
-            lo, hi = f.threshold_ci
-            thr += f" [{_num(lo) or '<'}, {_num(hi) or '>'}]"
-        for i, pt in enumerate(f.points):
-            first = i == 0
-            table.add_row(curve if first else "", f.metric if first else "",
-                          f.signal if first else "", thr if first else "", _num(pt.x),
-                          f"{pt.predicted:.3g} [{pt.interval[0]:.3g}, {pt.interval[1]:.3g}]",
-                          "" if pt.observed is None else f"{pt.observed:.3g}")
-    console.print(table)
-    console.print("threshold: where the forecast crosses halfway from the lower level to the "
-                  "metric's best value; '>': beyond what the forecast reaches", highlight=False)
+    from .report.tables import forecast_table
+
+    table, legend = forecast_table(p, source, train_below)
+    table.render(console)
+    for line in legend:
+        console.print(line, highlight=False)
 
 
 def _predict_obs(paths: tuple[Path, Path], train_below: float, json_out: bool,
                  plot: Optional[Path]) -> None:
-    from rich.table import Table
-
     from .analysis.obs_scaling import observational_forecast
 
     _ensure_dir(plot)
@@ -819,24 +792,9 @@ def _predict_obs(paths: tuple[Path, Path], train_below: float, json_out: bool,
     if json_out:
         _print_json([f.to_json() for f in r.forecasts])
         return
-    shares = ", ".join(f"{v:.0%}" for v in r.explained)
-    table = Table(title=f"Observational scaling: models with < {train_below:.3g} FLOPs fitted, "
-                        f"the rest forecast (components explain {shares})")
-    for col in ("task", "fitted on", "held out", "MAE (capability components)",
-                "MAE (sigmoid in log FLOPs)"):
-        table.add_column(col)
-    held = {}
-    for f in r.forecasts:
-        held[f.task] = held.get(f.task, 0) + (f.observed is not None)
-    for task in r.n_train:
-        table.add_row(task, str(r.n_train[task]), str(held.get(task, 0)),
-                      _fmt(r.mae.get(task), ".3f"), _fmt(r.mae_logflops.get(task), ".3f"))
-    acc = [t for t in r.mae if r.scaled[t] == 1.0]
-    if len(acc) > 1:
-        table.add_row(f"mean of {len(acc)} accuracy columns", "", "",
-                      f"{sum(r.mae[t] for t in acc) / len(acc):.3f}",
-                      f"{sum(r.mae_logflops[t] for t in acc) / len(acc):.3f}", style="bold")
-    console.print(table)
+    from .report.tables import obs_table
+
+    obs_table(r, train_below).render(console)
     console.print("MAE in each column's own units (BLEU: 0-100); --json lists every model's "
                   "forecast", highlight=False)
 

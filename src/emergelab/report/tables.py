@@ -135,3 +135,86 @@ def analysis_table(a, backtest: bool = False) -> tuple[StackedTable, list[str]]:
         legend.append("with seeds the threshold is the recipe's (the mean over seeds) and its "
                       "interval holds the seed-to-seed variation")
     return table, legend
+
+
+def forecast_table(p, source, train_below) -> tuple[StackedTable, list[str]]:
+    """`predict`'s table: a heading per curve; per metric a row with its signal and threshold,
+    then a row per forecast point (at x: the forecast and its interval, the observed value marked
+    '!' where it falls outside); a metric without a forecast says why under the table."""
+    from ..analysis.forecast import LEVEL
+    from ..evaluate.registry import short_name
+    from ..numbers import num
+    from .plots import _task_label
+
+    pct = f"{LEVEL:.0%}"
+    cut = f", fitted below {num(train_below)}" if train_below is not None else ""
+    cols = [("metric", "left"), ("signal / at x", "left"),
+            (f"threshold / forecast [{pct}]", "right"), ("observed", "right")]
+    table = StackedTable(f"Forecasts for {source} (x = {p.x}{cut})", cols)
+    groups: dict[str, list[list[str]]] = {}
+    shortened, outside, reasons = {}, 0, []
+    for f in p.forecasts:
+        k = f.keys
+        head = " ".join(str(v) for v in (k.get("family"), _task_label(k.get("task"),
+                                                                        k.get("variant"))) if v)
+        if k.get("shots"):
+            head += f" {k['shots']:g}-shot"
+        label = short_name(f.metric)
+        if label != f.metric:
+            shortened[label] = f.metric
+        rows = groups.setdefault(head, [])
+        if f.status != "forecast":
+            rows.append([label, f.status, "", ""])
+            if f.note:
+                reasons.append(f"{head}, {label}: {f.status}: {f.note}")
+            continue
+        thr = num(f.threshold) or ("beyond reach" if f.threshold_ci else "")
+        if f.threshold_ci:
+            lo, hi = f.threshold_ci
+            thr += f" [{num(lo) or '<'}, {num(hi) or '>'}]"
+        rows.append([label, f.signal, thr, ""])
+        for pt in f.points:
+            obs = ""
+            if pt.observed is not None:
+                miss = not pt.interval[0] <= pt.observed <= pt.interval[1]
+                outside += miss
+                obs = f"{pt.observed:.3g}" + ("!" if miss else "")
+            rows.append(["", f"at {num(pt.x)}",
+                         f"{pt.predicted:.3g} [{pt.interval[0]:.3g}, {pt.interval[1]:.3g}]", obs])
+    for head, rows in groups.items():
+        table.add_group(head, rows)
+    legend = ["threshold: where the forecast crosses halfway from the lower level to the "
+              "metric's best value; '>': beyond what the forecast reaches"]
+    if outside:
+        legend.append(f"!: observed outside the forecast's {pct} interval ({outside} point"
+                      f"{'s' if outside > 1 else ''})")
+    if shortened:
+        legend.append("metrics: " + ", ".join(f"{k} = {v}" for k, v in shortened.items()))
+    legend += reasons
+    return table, legend
+
+
+def obs_table(r, train_below: float) -> StackedTable:
+    """`predict --obs`: a heading per task (names are long), its counts and errors beneath."""
+    shares = ", ".join(f"{v:.0%}" for v in r.explained)
+    table = StackedTable(f"Observational scaling: models with < {train_below:.3g} FLOPs fitted, "
+                         f"the rest forecast (components explain {shares})",
+                         [("fitted on", "right"), ("held out", "right"),
+                          ("MAE capability components", "right"),
+                          ("MAE sigmoid in log FLOPs", "right")])
+    held: dict[str, int] = {}
+    for f in r.forecasts:
+        held[f.task] = held.get(f.task, 0) + (f.observed is not None)
+
+    def err(v) -> str:
+        return "" if v is None else f"{v:.3f}"
+
+    for task in r.n_train:
+        table.add_group(task, [[str(r.n_train[task]), str(held.get(task, 0)),
+                                err(r.mae.get(task)), err(r.mae_logflops.get(task))]])
+    acc = [t for t in r.mae if r.scaled[t] == 1.0]
+    if len(acc) > 1:
+        table.add_group(f"mean of {len(acc)} accuracy columns",
+                        [["", "", f"{sum(r.mae[t] for t in acc) / len(acc):.3f}",
+                          f"{sum(r.mae_logflops[t] for t in acc) / len(acc):.3f}"]])
+    return table
