@@ -123,3 +123,23 @@ def test_obs_table_fits(shared_data, columns):
     assert proc.returncode == 0, proc.stderr
     assert max(len(line) for line in proc.stdout.splitlines()) <= columns
     assert "…" not in proc.stdout
+
+
+COMMANDS = ["demo", "run", "induce", "presets", "tasks", "eval", "export hf",
+            "export lmeval-tasks", "fit chinchilla", "fit kaplan", "fit bnsl", "plan", "compare",
+            "report", "analyze", "predict"]
+
+
+@pytest.mark.parametrize("name", COMMANDS)
+def test_help_shows_what_to_type_and_an_example(name):
+    import typer
+    from click.testing import CliRunner
+
+    from emergelab.cli import _plain_help, app
+
+    command = typer.main.get_command(app)
+    _plain_help(command)
+    out = CliRunner().invoke(command, [*name.split(), "--help"], terminal_width=100).output
+    assert "Example" in out
+    for python_type in ("<bool>", "<str>", "<int", "<float", "<path>", "[x>="):
+        assert python_type not in out, (name, python_type)

@@ -110,7 +110,10 @@ def demo(out: Path = typer.Option(Path("emergelab-demo"), help="run directory"),
          backend: Backend = "local",
          device: Device = "auto",
          seeds: Seeds = None) -> None:
-    """Train the built-in `quick` ladder and show emergence (a few minutes on 2 CPU cores)."""
+    """Train the built-in `quick` ladder and show emergence (a few minutes on 2 CPU cores).
+
+    Example: emergelab demo --out emergelab-demo
+    """
     from .config import load_preset, with_seeds
 
     _run_and_report(with_seeds(load_preset("quick"), seeds), out, quiet, workers=workers,
@@ -134,7 +137,10 @@ def run_cmd(out: Path = typer.Option(..., help="run directory (resumes if it hol
             retries: Retries = None,
             device: Device = "auto",
             seeds: Seeds = None) -> None:
-    """Train and evaluate a ladder (or a suite of experiments) from a preset or a TOML config."""
+    """Train and evaluate a ladder (or a suite of experiments) from a preset or a TOML config.
+
+    Example: emergelab run --preset quick --seeds 3 --out runs/quick3
+    """
     from .config import load_config, load_preset, with_seeds
     from .train.monitor import load_probes
 
@@ -209,7 +215,10 @@ def induce(out: Path = typer.Option(..., help="study directory: base and recipes
 
 @app.command()
 def presets() -> None:
-    """List the named presets."""
+    """List the named presets.
+
+    Example: emergelab presets
+    """
     from .config import load_preset, preset_names
 
     def line(cfg) -> str:
@@ -235,7 +244,10 @@ def tasks(name: Optional[str] = typer.Argument(None, help="show samples of this 
           variant: Optional[str] = typer.Option(None, help="task variant"),
           n: int = typer.Option(5, "--n", "-n", min=1, help="samples to show"),
           seed: int = typer.Option(0, help="sampling seed")) -> None:
-    """List the tasks, or show samples of one."""
+    """List the tasks, or show samples of one.
+
+    Example: emergelab tasks add --variant scratchpad
+    """
     import random
 
     from rich.table import Table
@@ -335,7 +347,10 @@ def eval_cmd(model: list[str] = typer.Option(..., "--model", help="a local Huggi
              family: Optional[str] = typer.Option(None, help="the models' family (default: "
                                                   "from each directory name, keeping -deduped, "
                                                   "-instruct, -chat variants apart)")) -> None:
-    """Score existing models on our tasks with our metrics, into a results table."""
+    """Score existing models on our tasks with our metrics, into a results table.
+
+    Example: emergelab eval --model path/to/hf-model --tasks add,word_problem --shots 0,4 --out evals
+    """
     names = _split_list(tasks_)
     if not names:
         raise UserError("--tasks names no task")
@@ -367,7 +382,10 @@ app.add_typer(export_app, name="export")
 def export_hf_cmd(checkpoint: Path = typer.Argument(..., help="a checkpoint step directory, or a "
                                                     "model directory (its last step)"),
                   out_dir: Path = typer.Argument(..., help="new Hugging Face model directory")) -> None:
-    """A checkpoint as a Hugging Face model directory (GPT-2 architecture, same logits)."""
+    """A checkpoint as a Hugging Face model directory (GPT-2 architecture, same logits).
+
+    Example: emergelab export hf emergelab-demo/checkpoints/L3-d64-s0/step000800 hf-model
+    """
     from .models.hf_export import export_hf
 
     step_dir = export_hf(checkpoint, out_dir)
@@ -383,7 +401,10 @@ def export_lmeval_cmd(out_dir: Path = typer.Argument(..., help="directory for th
                       seed: int = typer.Option(0, help="seed of the held-out examples"),
                       shots: int = typer.Option(0, help="demonstrations before each question: "
                                                 "the same ones `eval --shots K` uses")) -> None:
-    """Our tasks as lm-evaluation-harness task YAML with local JSONL data."""
+    """Our tasks as lm-evaluation-harness task YAML with local JSONL data.
+
+    Example: emergelab export lmeval-tasks lmeval-tasks --tasks add,facts --shots 4
+    """
     from .evaluate.external import tasks_from_specs
     from .tasks.lmeval_export import export_lmeval_tasks, lmeval_name
 
@@ -450,7 +471,10 @@ def fit_chinchilla_cmd(
         json_out: bool = typer.Option(False, "--json", help="print JSON"),
         save: Optional[Path] = typer.Option(None, help="write the fit with its bootstrap samples "
                                                         "(input for `emergelab plan --fit`)")) -> None:
-    """L(N, D) = E + A/N^alpha + B/D^beta (Hoffmann et al. Approach 3, Epoch's recipe)."""
+    """L(N, D) = E + A/N^alpha + B/D^beta (Hoffmann et al. Approach 3, Epoch's recipe).
+
+    Example: emergelab fit chinchilla points.csv --bootstrap 1000 --save fit.json
+    """
     from .analysis.chinchilla import fit_chinchilla
     from .sources import numeric_column
 
@@ -478,7 +502,10 @@ def fit_kaplan_cmd(
         bootstrap: int = typer.Option(1000, min=0, help="bootstrap resamples for intervals"),
         seed: int = typer.Option(0),
         json_out: bool = typer.Option(False, "--json", help="print JSON")) -> None:
-    """L(x) = (x_c / x)^alpha, optionally + E (Kaplan et al. 2020)."""
+    """L(x) = (x_c / x)^alpha, optionally + E (Kaplan et al. 2020).
+
+    Example: emergelab fit kaplan emergelab-demo --x params
+    """
     from .analysis.power_laws import fit_kaplan
 
     xs, ys, _ = _xy(source, where, x, y)
@@ -496,7 +523,10 @@ def fit_bnsl_cmd(
         bootstrap: int = typer.Option(0, min=0, help="bootstrap resamples for intervals"),
         seed: int = typer.Option(0),
         json_out: bool = typer.Option(False, "--json", help="print JSON")) -> None:
-    """Broken power law with one break (Caballero et al. 2022)."""
+    """Broken power law with one break (Caballero et al. 2022).
+
+    Example: emergelab fit bnsl results.csv --x params --y val_loss
+    """
     from .analysis.power_laws import fit_bnsl
 
     xs, ys, _ = _xy(source, where, x, y)
@@ -510,7 +540,10 @@ def plan(compute: float = typer.Option(..., help="training compute C in FLOPs (C
          fit: Optional[Path] = typer.Option(None, help="a fit saved by `emergelab fit chinchilla "
                                                        "--save`; default: ours on Hoffmann et al.'s points"),
          json_out: bool = typer.Option(False, "--json", help="print JSON")) -> None:
-    """Compute-optimal parameters and tokens for a budget, and the cost of deviating from it."""
+    """Compute-optimal parameters and tokens for a budget, and the cost of deviating from it.
+
+    Example: emergelab plan --compute 1e21 --fit fit.json
+    """
     import json
     from importlib import resources
 
@@ -567,7 +600,10 @@ def compare(run_a: Path = typer.Argument(..., help="results of the first recipe 
             where: Optional[str] = typer.Option(None, help="DuckDB SQL expression to filter "
                                                            "both sides' rows")) -> None:
     """Threshold shift of every task between two runs (e.g. direct vs chain-of-thought data):
-    how many decades earlier or later it emerges, with a 95% interval and a significance call."""
+    how many decades earlier or later it emerges, with a 95% interval and a significance call.
+
+    Example: emergelab compare runs/direct runs/cot --plot plots
+    """
     from rich.table import Table
 
     from .analysis import analyze as analyze_source
@@ -650,7 +686,10 @@ def report(source: Path = typer.Argument(..., help="a run dir, a suite, or any r
            where: Optional[str] = typer.Option(None, help="DuckDB SQL expression to filter "
                                                           "rows")) -> None:
     """One self-contained HTML page: curves with intervals and a metric switch, the sortable
-    verdicts, each size's generations, monitor alerts. Opens offline."""
+    verdicts, each size's generations, monitor alerts. Opens offline.
+
+    Example: emergelab report emergelab-demo --out report.html
+    """
     from .report.html import build_report
 
     console.print(f"report: {build_report(source, out, where=where)}")
@@ -682,7 +721,10 @@ def analyze(source: Path = typer.Argument(..., help="results CSV/Parquet, a run 
                                                                 "ci_high (default: the run's, "
                                                                 "else 0.95)")) -> None:
     """Detect and classify emergence in every curve of a results table: hard / soft / fake
-    emergence, thresholds with calibrated 95% intervals."""
+    emergence, thresholds with calibrated 95% intervals.
+
+    Examples: emergelab analyze emergelab-demo --json; emergelab analyze results.csv --x shots
+    """
     from .analysis import analyze as analyze_source
 
     if x == "shots":
@@ -742,7 +784,10 @@ def predict(source: Optional[Path] = typer.Argument(None, help="a run dir, a sui
                                                           "here")) -> None:
     """Forecast every curve from its smaller models: values at held-out sizes with 90%
     intervals, and where the forecast crosses halfway to the metric's best value (the
-    threshold). Says which signal each forecast used, or "no signal yet"."""
+    threshold). Says which signal each forecast used, or "no signal yet".
+
+    Example: emergelab predict emergelab-demo --train-below 30000
+    """
     if obs is not None:
         if source is not None:
             raise UserError("give either SOURCE or --obs BASE.csv TARGET.csv, not both")
@@ -812,9 +857,36 @@ def _fail(message: str) -> None:
     sys.exit(2)
 
 
+def _plain_help(command) -> None:
+    """--help shows what to type, not Python types: an option's value as its name in capitals
+    (--out OUT, --workers WORKERS), flags bare, no range notes (the help text says the limits)."""
+    for param in command.params:
+        if param.param_type_name == "argument":  # its name stands in the usage line already
+            param.metavar = (param.name or "value").upper()
+            param.display_type_rich = lambda ctx: None
+        elif getattr(param, "is_flag", False):
+            param.metavar = ""
+        else:
+            param.metavar = (param.name or "value").upper()
+        param._get_number_range_help_str = lambda: None
+    make_help = command.get_help_option
+
+    def help_option(ctx, make_help=make_help):
+        option = make_help(ctx)
+        if option is not None:
+            option.metavar = ""
+        return option
+
+    command.get_help_option = help_option
+    for sub in getattr(command, "commands", {}).values():
+        _plain_help(sub)
+
+
 def main() -> None:
     try:
-        code = app(standalone_mode=False)  # Click returns Exit codes instead of raising here
+        command = typer.main.get_command(app)
+        _plain_help(command)
+        code = command(standalone_mode=False)  # Click returns Exit codes instead of raising
         if code == 130:  # Click turned Ctrl-C into its Abort code without a word
             raise KeyboardInterrupt
         if isinstance(code, int) and code:
