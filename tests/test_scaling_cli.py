@@ -74,3 +74,34 @@ def test_missing_file_and_bad_fit_json(tmp_path):
     assert proc.returncode == 2 and "not a Chinchilla fit" in proc.stderr
     proc = run_cli("plan", "--compute", "-5")
     assert proc.returncode == 2 and "positive" in proc.stderr
+
+
+def test_fits_use_final_checkpoints_say_their_formula_and_warn(tmp_path):
+    """Five models, each at three checkpoints, all trained on one token count: kaplan reads the
+    final checkpoints unless told otherwise; chinchilla says what one token count cannot tell."""
+    import json
+
+    import numpy as np
+    import pandas as pd
+
+    rows = []
+    for i, n in enumerate(np.geomspace(1e6, 1e8, 5)):
+        for step, extra in ((100, 1.0), (1000, 0.3), (2000, 0.0)):
+            rows.append({"model_id": f"m{i}", "params": n, "tokens": 2e9, "step": step,
+                         "final_checkpoint": step == 2000,
+                         "loss": 1.7 + (4e7 / n) ** 0.3 + extra})
+    path = tmp_path / "points.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    final = json.loads(run_cli("fit", "kaplan", path, "--x", "params", "--offset",
+                               "--json").stdout)
+    every = json.loads(run_cli("fit", "kaplan", path, "--x", "params", "--offset",
+                               "--checkpoints", "all", "--json").stdout)
+    assert final["n_points"] == 5 and every["n_points"] == 15
+    assert final["formula"] == "L(x) = (x_c / x)^alpha + E"
+    assert abs(final["params"]["alpha"] - 0.3) < 0.05  # the planted exponent, from final points
+    proc = run_cli("fit", "chinchilla", path, "--bootstrap", "50")
+    assert proc.returncode == 0, proc.stderr
+    assert "L(N, D) = E + A / N^alpha + B / D^beta" in proc.stdout
+    assert "tokens takes 1 value(s): B and beta are not identified" in " ".join(proc.stdout.split())
+    proc = run_cli("fit", "bnsl", path, "--x", "params", "--y", "loss", "--checkpoints", "all")
+    assert "none asked for" in proc.stdout and "(1 + (x / d1)^(1 / f1))" in proc.stdout

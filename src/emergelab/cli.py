@@ -438,27 +438,45 @@ def _save_json(obj, path: Path) -> None:
         raise UserError(f"cannot write {path}: {err.strerror}") from None
 
 
-def _fit_table(title: str, fit_json: dict) -> None:
+def _fit_table(title: str, fit_json: dict, note: str = "") -> None:
     from rich.table import Table
 
-    table = Table(title=f"{title} ({fit_json['n_points']} points)")
+    asked = bool(fit_json.get("ci"))
+    table = Table(title=f"{title} ({fit_json['n_points']} points{note})\n{fit_json['formula']}")
     table.add_column("parameter")
     table.add_column("estimate", justify="right")
-    table.add_column("95% interval", justify="right")
+    table.add_column("95% interval" if asked else "interval", justify="right")
     for k, v in fit_json["params"].items():
         ci = fit_json.get("ci", {}).get(k)
-        table.add_row(k, f"{v:.4g}", f"[{ci[0]:.4g}, {ci[1]:.4g}]" if ci else "")
+        table.add_row(k, f"{v:.4g}", f"[{ci[0]:.4g}, {ci[1]:.4g}]" if ci else
+                      ("" if asked else "none asked for (--bootstrap N)"))
     console.print(table)
+    for warning in fit_json.get("warnings", []):
+        console.print(f"warning: {warning}", highlight=False)
 
 
-def _xy(source: Path, where: Optional[str], x: str, y: str):
+CHECKPOINTS_HELP = ("final: each model's last checkpoint (where the table says which), all: "
+                    "every checkpoint (intermediate checkpoints of a decaying schedule sit above "
+                    "the law)")
+
+
+def _xy(source: Path, where: Optional[str], x: str, y: str, checkpoints: str = "final"):
+    """x and y of the rows to fit, and the rows; for a run dir one row per checkpoint. Only
+    each model's final checkpoint unless checkpoints == "all"."""
     from .sources import load_table, numeric_column
 
+    if checkpoints not in ("final", "all"):
+        raise UserError(f"--checkpoints is final or all, not {checkpoints!r}")
     df = load_table(source, where)
     if source.is_dir() and y == "loss":
         y = "val_loss"
     if source.is_dir():  # a run dir: one row per checkpoint, not per task x metric
-        df = df.drop_duplicates(["model_id", "step"])
+        keys = [k for k in ("family", "model_id", "step") if k in df.columns]
+        df = df.drop_duplicates(keys)
+    if checkpoints == "final" and "final_checkpoint" in df.columns:
+        final = df["final_checkpoint"].astype(str).str.lower().isin(["true", "1", "1.0"])
+        if final.any():
+            df = df[final]
     return numeric_column(df, x, source).to_numpy(), numeric_column(df, y, source).to_numpy(), df
 
 
@@ -466,8 +484,9 @@ def _xy(source: Path, where: Optional[str], x: str, y: str):
 def fit_chinchilla_cmd(
         source: Path = typer.Argument(..., help="CSV/Parquet with params, tokens, loss; or a run dir"),
         where: Optional[str] = typer.Option(None, help="DuckDB SQL expression to filter rows"),
-        bootstrap: int = typer.Option(0, min=0, help="bootstrap refits for intervals"),
+        bootstrap: int = typer.Option(1000, min=0, help="bootstrap refits for intervals (0: none)"),
         seed: int = typer.Option(0, help="bootstrap seed"),
+        checkpoints: str = typer.Option("final", help=CHECKPOINTS_HELP),
         json_out: bool = typer.Option(False, "--json", help="print JSON"),
         save: Optional[Path] = typer.Option(None, help="write the fit with its bootstrap samples "
                                                         "(input for `emergelab plan --fit`)")) -> None:
@@ -478,7 +497,7 @@ def fit_chinchilla_cmd(
     from .analysis.chinchilla import fit_chinchilla
     from .sources import numeric_column
 
-    N, L, df = _xy(source, where, "params", "loss")
+    N, L, df = _xy(source, where, "params", "loss", checkpoints)
     D = numeric_column(df, "tokens", source).to_numpy()
     if source.is_dir():
         keep = D > 0  # step 0 has seen no tokens
@@ -500,7 +519,8 @@ def fit_kaplan_cmd(
         offset: bool = typer.Option(False, help="add an irreducible term E"),
         where: Optional[str] = typer.Option(None, help="DuckDB SQL expression to filter rows"),
         bootstrap: int = typer.Option(1000, min=0, help="bootstrap resamples for intervals"),
-        seed: int = typer.Option(0),
+        seed: int = typer.Option(0, help="bootstrap seed"),
+        checkpoints: str = typer.Option("final", help=CHECKPOINTS_HELP),
         json_out: bool = typer.Option(False, "--json", help="print JSON")) -> None:
     """L(x) = (x_c / x)^alpha, optionally + E (Kaplan et al. 2020).
 
@@ -508,7 +528,7 @@ def fit_kaplan_cmd(
     """
     from .analysis.power_laws import fit_kaplan
 
-    xs, ys, _ = _xy(source, where, x, y)
+    xs, ys, _ = _xy(source, where, x, y, checkpoints)
     fit = fit_kaplan(xs, ys, offset=offset, bootstrap=bootstrap, seed=seed).to_json()
     fit["x"] = x
     _print_json(fit) if json_out else _fit_table(f"Kaplan fit of {y} against {x}", fit)
@@ -520,8 +540,10 @@ def fit_bnsl_cmd(
         x: str = typer.Option(..., help="the scale column"),
         y: str = typer.Option(..., help="the positive quantity to fit"),
         where: Optional[str] = typer.Option(None, help="DuckDB SQL expression to filter rows"),
-        bootstrap: int = typer.Option(0, min=0, help="bootstrap resamples for intervals"),
-        seed: int = typer.Option(0),
+        bootstrap: int = typer.Option(0, min=0, help="bootstrap resamples for intervals (each "
+                                                      "a least-squares refit: slow)"),
+        seed: int = typer.Option(0, help="bootstrap seed"),
+        checkpoints: str = typer.Option("final", help=CHECKPOINTS_HELP),
         json_out: bool = typer.Option(False, "--json", help="print JSON")) -> None:
     """Broken power law with one break (Caballero et al. 2022).
 
@@ -529,7 +551,7 @@ def fit_bnsl_cmd(
     """
     from .analysis.power_laws import fit_bnsl
 
-    xs, ys, _ = _xy(source, where, x, y)
+    xs, ys, _ = _xy(source, where, x, y, checkpoints)
     fit = fit_bnsl(xs, ys, bootstrap=bootstrap, seed=seed).to_json()
     fit.update(x=x, y=y)
     _print_json(fit) if json_out else _fit_table(f"Broken power law of {y} against {x}", fit)

@@ -25,6 +25,7 @@ from .lbfgs import minimize_batch
 from .newton import newton_batch
 
 PARAMS = ("E", "A", "B", "alpha", "beta")
+FORMULA = "L(N, D) = E + A / N^alpha + B / D^beta"
 # Relative decrease and gradient norm at which a Newton refinement stops. The summed Huber
 # objective is ~1e-3 with gradients ~1e-4, so scipy's absolute defaults would stop warm-started
 # bootstrap refits at their start and shrink the intervals; 100x tighter than these changes no
@@ -146,10 +147,13 @@ class ChinchillaFit:
     bootstrap: np.ndarray | None = None  # (n_boot, 5) rows of E, A, B, alpha, beta
     starts: int = 0
     converged_starts: int = 0
+    # what the data cannot tell: a parameter at the edge of its range, a term not identified
+    warnings: list[str] = field(default_factory=list)
 
     def to_json(self, include_samples: bool = False) -> dict:
-        out = {"law": "chinchilla", "params": self.params, "ci": self.ci,
-               "n_points": self.n_points, "objective": self.objective}
+        out = {"law": "chinchilla", "formula": FORMULA, "params": self.params, "ci": self.ci,
+               "n_points": self.n_points, "objective": self.objective,
+               "warnings": self.warnings}
         if include_samples and self.bootstrap is not None:
             # 6 significant digits: far below the bootstrap spread, half the file size
             out["bootstrap"] = {k: [float(f"{v:.6g}") for v in self.bootstrap[:, i]]
@@ -159,6 +163,23 @@ class ChinchillaFit:
     def predict(self, N, D) -> np.ndarray:
         p = self.params
         return p["E"] + p["A"] / np.asarray(N, float) ** p["alpha"] + p["B"] / np.asarray(D, float) ** p["beta"]
+
+
+def chinchilla_warnings(p: dict[str, float], N, D, L) -> list[str]:
+    """What the points cannot identify, said in words: a term whose variable never varies, an
+    irreducible loss pushed to its bound 0, exponents outside any plausible range."""
+    out = []
+    for name, v, coef, exp in (("params", N, "A", "alpha"), ("tokens", D, "B", "beta")):
+        if len(np.unique(v)) < 3:
+            out.append(f"{name} takes {len(np.unique(v))} value(s): {coef} and {exp} are not "
+                       f"identified (vary {name}, or fit one variable with `fit kaplan`)")
+    if p["E"] < 1e-3 * float(np.min(L)):
+        out.append(f"E = {p['E']:.3g} sits at its bound 0: these points show no irreducible loss "
+                   "(E and the other terms trade off)")
+    for k in ("alpha", "beta"):
+        if not 0.01 < p[k] < 3:
+            out.append(f"{k} = {p[k]:.3g} is outside (0.01, 3): the fit is not a scaling law here")
+    return out
 
 
 def check_points(N, D, L) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -192,6 +213,7 @@ def fit_chinchilla(N, D, L, delta: float = 1e-3, bootstrap: int = 0, seed: int =
     best = res.x[order[0]]
     fit = ChinchillaFit(to_named(best), len(N), float(res.fun[order[0]]), starts=len(grid),
                         converged_starts=int(res.converged.sum()))
+    fit.warnings = chinchilla_warnings(fit.params, N, D, L)
     if bootstrap > 0:
         # a resample's optimum lies near one of the full data's distinct optima that could win
         # on a resample: those within RIVAL of the best objective (on Epoch's points the only

@@ -22,10 +22,19 @@ class CurveFit:
     n_points: int
     rmse_log: float
     ci: dict[str, list[float]] = field(default_factory=dict)
+    formula: str = ""
+    warnings: list[str] = field(default_factory=list)  # what the data cannot identify
 
     def to_json(self) -> dict:
-        return {"law": self.law, "params": self.params, "ci": self.ci, "n_points": self.n_points,
-                "rmse_log": self.rmse_log}
+        return {"law": self.law, "formula": self.formula, "params": self.params, "ci": self.ci,
+                "n_points": self.n_points, "rmse_log": self.rmse_log, "warnings": self.warnings}
+
+    def check_intervals(self, decades: float = 3.0) -> None:
+        """A warning for every positive parameter whose interval spans more than `decades`."""
+        for k, (lo, hi) in self.ci.items():
+            if lo and hi and lo > 0 and hi / lo > 10**decades:
+                self.warnings.append(f"{k} is not determined by these points: its interval spans "
+                                     f"{np.log10(hi / lo):.1f} decades")
 
 
 def _check(x, y, n_params: int) -> tuple[np.ndarray, np.ndarray]:
@@ -99,7 +108,10 @@ def fit_kaplan(x, y, offset: bool = False, bootstrap: int = 0, seed: int = 0,
         lxc, alpha = _kaplan_pure(lx, ly)[0]
         params = {"x_c": float(np.exp(lxc)), "alpha": float(alpha)}
     rmse = float(np.sqrt(np.mean((np.log(kaplan_predict(params, x)) - ly) ** 2)))
-    fit = CurveFit("kaplan", params, len(x), rmse)
+    fit = CurveFit("kaplan", params, len(x), rmse,
+                   formula="L(x) = (x_c / x)^alpha" + (" + E" if offset else ""))
+    if len(np.unique(x)) < 3:
+        fit.warnings.append(f"x takes {len(np.unique(x))} value(s): a power law needs at least 3")
     if bootstrap:
         rng = np.random.default_rng(seed)
         w = rng.multinomial(len(x), np.full(len(x), 1 / len(x)), size=bootstrap).astype(float)
@@ -113,8 +125,10 @@ def fit_kaplan(x, y, offset: bool = False, bootstrap: int = 0, seed: int = 0,
         else:
             with np.errstate(divide="ignore", invalid="ignore"):
                 q = _kaplan_pure(lx, ly, w)  # degenerate resamples (one distinct x) give NaN
-            samples = np.stack([np.exp(q[:, 0]), q[:, 1]], axis=1)
+            with np.errstate(over="ignore"):
+                samples = np.stack([np.exp(q[:, 0]), q[:, 1]], axis=1)
         fit.ci = _percentile_ci(samples, names, level)
+        fit.check_intervals()
     return fit
 
 
@@ -173,7 +187,11 @@ def fit_bnsl(x, y, bootstrap: int = 0, seed: int = 0, level: float = 0.95) -> Cu
     q = _bnsl_fit(lx, ly, _bnsl_starts(lx, ly))
     params = _bnsl_unpack(q)
     rmse = float(np.sqrt(np.mean((np.log(bnsl_predict(params, x)) - ly) ** 2)))
-    fit = CurveFit("bnsl", params, len(x), rmse)
+    fit = CurveFit("bnsl", params, len(x), rmse,
+                   formula="y = a + b x^-c0 (1 + (x / d1)^(1 / f1))^(-c1 f1)")
+    if not x.min() < params["d1"] < x.max():
+        fit.warnings.append(f"the break d1 = {params['d1']:.3g} lies outside the points "
+                            f"({x.min():.3g} to {x.max():.3g}): c1 and f1 are not identified")
     if bootstrap:
         rng = np.random.default_rng(seed)
         samples = []
@@ -181,4 +199,5 @@ def fit_bnsl(x, y, bootstrap: int = 0, seed: int = 0, level: float = 0.95) -> Cu
             idx = rng.integers(0, len(x), len(x))
             samples.append(list(_bnsl_unpack(_bnsl_fit(lx[idx], ly[idx], [q])).values()))
         fit.ci = _percentile_ci(np.array(samples), BNSL_NAMES, level)
+        fit.check_intervals()
     return fit
