@@ -303,11 +303,11 @@ def _analyze_shots(source: Path, where: str | None, json_out: bool) -> None:
         name = " ".join(str(v) for v in (key[0], _task_label(key[1], key[2]), key[3]) if v)
         for g in sorted(grp, key=lambda g: g.params or 0):
             ci = f" [{g.gain_ci[0]:+.2f}, {g.gain_ci[1]:+.2f}]" if g.gain_ci else ""
-            table.add_row(name, str(g.shots), g.model, f"{g.params:,.0f}" if g.params else "",
+            table.add_row(name, str(g.shots), g.model, _num(g.params) if g.params else "",
                           f"{g.zero_shot:.2f}", f"{g.score:.2f}", f"{g.gain:+.2f}{ci}")
         at = emerges_at(grp)
         lines.append(f"{name} at {key[4]} shots: " + (
-            f"the gain is positive from {at:,.0f} parameters up" if at else
+            f"the gain is positive from {_num(at)} parameters up" if at else
             "no size range with a positive gain (interval above zero)"))
     console.print(table)
     for line in lines:
@@ -591,10 +591,10 @@ def plan(compute: float = typer.Option(..., help="training compute C in FLOPs (C
 
     def ci(name):
         c = p.ci.get(name)
-        return f" [{c[0]:.3g}, {c[1]:.3g}]" if c else ""
+        return f" [{_num(c[0])}, {_num(c[1])}]" if c else ""
 
     console.print(f"compute C = {compute:.3g} FLOPs; fit: {fit or 'default (Hoffmann et al. points)'}")
-    console.print(f"optimal: N = {p.n_opt:.3g}{ci('params')} parameters, D = {p.d_opt:.3g}"
+    console.print(f"optimal: N = {_num(p.n_opt)}{ci('params')} parameters, D = {_num(p.d_opt)}"
                   f"{ci('tokens')} tokens, {p.d_opt / p.n_opt:.1f}{ci('tokens_per_param')} tokens "
                   f"per parameter, predicted loss {p.loss:.4f}{ci('loss')}")
     table = Table(title="Same compute, other splits")
@@ -602,8 +602,8 @@ def plan(compute: float = typer.Option(..., help="training compute C in FLOPs (C
         table.add_column(col, justify="right")
     for r in p.tradeoff:
         f = r["factor"]
-        table.add_row(f"{f:g} x optimal" if f != 1 else "optimal", f"{r['params']:.3g}",
-                      f"{r['tokens']:.3g}", f"{r['tokens_per_param']:.1f}", f"{r['loss']:.4f}",
+        table.add_row(f"{f:g} x optimal" if f != 1 else "optimal", _num(r['params']),
+                      _num(r['tokens']), f"{r['tokens_per_param']:.1f}", f"{r['loss']:.4f}",
                       f"{r['loss_vs_optimal']:+.4f}")
     console.print(table)
 

@@ -320,6 +320,19 @@ def _figures(panels: list[dict], x: str, first: str):
     return figs
 
 
+def _one_document(figs: dict) -> dict:
+    """The figures as roots of one Bokeh document, added under one freeze: Bokeh re-walks every
+    model of a document each time a root is added, which made a page of hundreds of panels take
+    minutes (quadratic); `components` then uses this document as it is."""
+    from bokeh.document import Document
+
+    doc = Document()
+    with doc.models.freeze():
+        for fig in figs.values():
+            doc.add_root(fig)
+    return figs
+
+
 def _panel_html(i: int, divs: dict, steps: bool) -> str:
     """A panel's skeleton: ids and Bokeh's own divs only (names and text are filled in by the
     page's script, as text)."""
@@ -366,7 +379,7 @@ def build_report(source: str | Path, out: str | Path, title: str | None = None,
         "notes": a.notes,
         "induction": _induction(source) if where is None else None,
     }
-    script, divs = components(_figures(panels, a.x, data["metrics"][0]))
+    script, divs = components(_one_document(_figures(panels, a.x, data["metrics"][0])))
     # the page skeleton holds ids and Bokeh's own divs only; every name and text is filled in
     # by the page's script from the JSON, as text
     skeleton = "\n".join(_panel_html(p["id"], divs, bool(p["steps"])) for p in panels)

@@ -26,7 +26,7 @@ def results_table(results: pd.DataFrame) -> Table:
     for col in em.columns:
         table.add_column(col, justify="right")
     for size in em.index:
-        table.add_row(f"{int(size):,}", *(f"{em.loc[size, c]:.2f} ({acc.loc[size, c]:.2f})"
+        table.add_row(num(size), *(f"{em.loc[size, c]:.2f} ({acc.loc[size, c]:.2f})"
                                           for c in em.columns))
     return table
 
@@ -111,5 +111,5 @@ def eval_table(results: pd.DataFrame) -> Table:
         rows = headline[headline["model_id"] == m.model_id].set_index("label")
         cells = [f"{rows.loc[lb, 'value']:.2f} [{rows.loc[lb, 'ci_low']:.2f}, "
                  f"{rows.loc[lb, 'ci_high']:.2f}]" if lb in rows.index else "" for lb in labels]
-        table.add_row(str(m.model_id), f"{int(m.params):,}", *cells)
+        table.add_row(str(m.model_id), num(m.params), *cells)
     return table
