@@ -129,3 +129,17 @@ def test_ctrl_c_stops_worker_and_run_with_one_line(tmp_path):
     while any(_alive(w) for w in workers) and time.time() < deadline:
         time.sleep(0.1)
     assert not any(_alive(w) for w in workers)
+
+
+def test_default_worker_count_fits_the_available_memory():
+    from emergelab.execute.local_pool import available_memory, plan_workers
+
+    free = available_memory()
+    if free is None:
+        pytest.skip("no /proc/meminfo here")
+    # members that each need 60% of what is free: one at a time, with every core
+    workers, threads = plan_workers(8, None, None, int(0.6 * free))
+    assert workers == 1 and threads >= 1
+    # small members: as many as the cores allow; an explicit count is never overridden
+    assert plan_workers(8, None, None, 1 << 20)[0] == min(8, len(os.sched_getaffinity(0)))
+    assert plan_workers(8, 2, None, int(0.6 * free))[0] == 2

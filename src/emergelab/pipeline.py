@@ -73,7 +73,11 @@ def run(cfg: RunConfig, out: Path, quiet: bool = False, console: Console | None 
         if all(member_finished(cfg, m, out) for m in members):  # a finished run is only read
             log.info("%d members already trained and evaluated: nothing to do", len(members))
             return out
-        threads = backend.plan(len(members), recorded_threads(out / "kernels.json"))
+        from .execute.local_pool import member_peak_bytes
+
+        biggest = max(members, key=lambda m: m.config.params_nonembed())
+        threads = backend.plan(len(members), recorded_threads(out / "kernels.json"),
+                               member_peak_bytes(biggest.config, cfg.train.batch_size))
         torch.set_num_threads(threads)  # the kernels are timed as the members will run
         console = console or Console(stderr=True)
         progress = Progress(TextColumn("{task.description}"), BarColumn(),

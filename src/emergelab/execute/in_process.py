@@ -21,7 +21,8 @@ class InProcess:
     def check(self) -> None:
         check_counts(None, self.threads)
 
-    def plan(self, n_members: int, recorded_threads: int | None) -> int:
+    def plan(self, n_members: int, recorded_threads: int | None,
+             member_bytes: int | None = None) -> int:
         return self.threads or recorded_threads or available_cores()
 
     def describe(self) -> str:

@@ -142,7 +142,8 @@ class RayCluster:
         _ray()
         _reachable(_address(self.address))
 
-    def plan(self, n_members: int, recorded_threads: int | None) -> int:
+    def plan(self, n_members: int, recorded_threads: int | None,
+             member_bytes: int | None = None) -> int:
         return self.threads or recorded_threads or 1
 
     def describe(self) -> str:
