@@ -93,7 +93,8 @@ def test_a_run_config_scores_each_task_at_each_shot_count_and_trains_it_once():
 
 def test_shots_and_limit_errors_are_one_line(tmp_path):
     for args, line in ((["--shots", "0,-1"], "error: --shots must be 0 or more, not -1"),
-                       (["--limit", "0"], "error: --limit must be at least 1, not 0")):
+                       (["--limit", "0"], "error: Invalid value for '--n' / '--limit': Input "
+                                          "should be greater than or equal to 1")):
         r = run_cli("eval", "--model", tmp_path, "--tasks", "add1", "--out", tmp_path / "o",
                     *args)
         assert r.returncode == 2 and r.stderr.strip().splitlines() == [line], r.stderr

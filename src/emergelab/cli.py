@@ -330,20 +330,20 @@ def eval_cmd(model: list[str] = typer.Option(..., "--model", help="a local Huggi
              tasks_: str = typer.Option(..., "--tasks", help="comma-separated task names "
                                         "(add1, add/reversed) or task files (BIG-bench .json, .jsonl)"),
              out: Path = typer.Option(..., help="output directory (results/, samples/); resumes"),
-             n: int = typer.Option(200, "--n", min=1, help="examples per task"),
+             n: int = typer.Option(200, "--n", "--limit", min=1,
+                                   help="examples per task (lm-eval calls it --limit)"),
              batch_size: str = typer.Option("32", help="examples per forward pass, or auto: the "
                                             "largest that fits, found once per model (scores "
                                             "do not depend on it)"),
              seed: int = typer.Option(0, help="seed of the held-out examples and intervals"),
-             device: Device = "auto",
+             device: str = typer.Option("auto", help="where the models are evaluated: auto "
+                                                     "(CUDA when present), cpu, cuda, mps"),
              dtype: Optional[str] = typer.Option(None, help="weights' dtype: float32, bfloat16, "
                                                  "float16 (default: bfloat16 on CUDA, else "
                                                  "float32)"),
              shots: str = typer.Option("0", help="demonstrations before each question, e.g. "
                                        "0,1,4: each task is scored at every count (few-shot "
                                        "examples: a seeded set from the task's train split)"),
-             limit: Optional[int] = typer.Option(None, help="at most N examples per task "
-                                                 "(lm-eval's --limit)"),
              family: Optional[str] = typer.Option(None, help="the models' family (default: "
                                                   "from each directory name, keeping -deduped, "
                                                   "-instruct, -chat variants apart)")) -> None:
@@ -366,8 +366,7 @@ def eval_cmd(model: list[str] = typer.Option(..., "--model", help="a local Huggi
                               batch_size=batch_size if batch_size == "auto" else int(batch_size),
                               seed=seed,
                               on_model=lambda m: err_console.print(f"eval {m}", highlight=False),
-                              device=device, dtype=dtype, shots=counts, limit=limit,
-                              family=family)
+                              device=device, dtype=dtype, shots=counts, family=family)
     results = read_results(out)
     console.print(eval_table(results))
     console.print(f"results: {out / 'results'} ({len(written)} models evaluated now)")
