@@ -31,8 +31,12 @@ def plot_curves(curves, out_dir: Path) -> list[Path]:
         groups.setdefault(tuple(c.keys.values()), []).append(c)
     paths = []
     for key, group in groups.items():
-        fig, axes = plt.subplots(1, len(group), figsize=(4 * len(group), 3.4), squeeze=False)
-        for ax, c in zip(axes[0], group):
+        cols = min(3, len(group))  # a grid, not a strip: readable at any number of metrics
+        rows = -(-len(group) // cols)
+        fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.3 * rows), squeeze=False)
+        for ax in axes.flat[len(group):]:
+            ax.set_visible(False)
+        for ax, c in zip(axes.flat, group):
             seeds = c.seed_points if c.multi_seed else {}
             for i, (xs, ys, _) in enumerate(seeds.values()):  # each seed a thin line
                 ax.plot(xs, ys, color="grey", lw=0.7, alpha=0.5,
@@ -59,10 +63,16 @@ def plot_curves(curves, out_dir: Path) -> list[Path]:
                 ax.axhline(c.baseline, color="red", lw=0.8, ls=":", label="baseline")
             ax.set_xscale("log")
             kind = f" ({r['emergence']})" if r.get("emergence") else ""
-            ax.set_title(f"{c.metric}: {r.get('classification', '')}{kind}", fontsize=9)
+            why = f": {r['why']}" if r.get("why") else ""
+            ax.set_title(f"{c.metric}: {r.get('classification', '')}{kind}{why}", fontsize=9)
             ax.set_xlabel(c.x_name)
         axes[0][0].legend(fontsize=7)
-        label = " ".join(str(k) for k in key if k is not None)
+        keys = group[0].keys
+        label = " ".join(str(v) for v in (keys.get("family"), keys.get("task")) if v)
+        if keys.get("variant") not in (None, "plain"):
+            label += f"/{keys['variant']}"
+        if keys.get("shots"):
+            label += f", {keys['shots']:g}-shot"
         fig.suptitle(label, fontsize=10)
         fig.tight_layout()
         paths.append(save_figure(fig, out_dir / f"{_slug(label)}.png", dpi=100))
