@@ -12,7 +12,7 @@ per-set power of three seeds runs out); and a reference in the same run: no_effe
 without their seed column (seeds averaged as if they were re-evaluations of one model), the
 evaluation-noise-only reading a study without seeds would make.
 
-Usage: python bench/induction_calibration.py [--n 200] [--seed 0]
+Usage: python bench/induction_calibration.py [--n 200] [--seed 0] [--only no_effect]
 """
 
 from __future__ import annotations
@@ -53,13 +53,18 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=200, help="planted recipes per line")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--only", choices=["transfers", "test_taking", "no_effect"],
+                    help="one truth at a one-decade shift, nothing else")
     args = ap.parse_args()
     rng = np.random.default_rng(args.seed)
     t = time.time()
-    for truth in ("transfers", "test_taking", "no_effect"):
-        line(rng, truth, args.n, 1.0)
-    line(rng, "transfers", args.n, 0.6)
-    line(rng, "no_effect", args.n, 1.0, reference=True)
+    if args.only:
+        line(rng, args.only, args.n, 1.0)
+    else:
+        for truth in ("transfers", "test_taking", "no_effect"):
+            line(rng, truth, args.n, 1.0)
+        line(rng, "transfers", args.n, 0.6)
+        line(rng, "no_effect", args.n, 1.0, reference=True)
     print(f"({time.time() - t:.0f} s)")
 
 
