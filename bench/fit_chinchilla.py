@@ -11,7 +11,7 @@ those of EmergeLab's previous method (every start and every resample run to conv
 batched L-BFGS; 5.7x Epoch's recipe). Times are wall-clock in this run; `--reference-starts K` times K
 evenly spread starts and scales to 4,500 (the printout says so).
 
-Usage: python bench/fit_chinchilla.py [--data ../shared/data/chinchilla_points.csv]
+Usage: python bench/fit_chinchilla.py [--data datasets/chinchilla_points.csv]
        [--bootstrap 4000] [--reference-starts 4500]
 """
 
@@ -28,7 +28,7 @@ from scipy.optimize import minimize
 from emergelab.analysis.chinchilla import PARAMS, HuberLSE, fit_chinchilla, start_grid, to_named
 from emergelab.analysis.lbfgs import minimize_batch
 
-DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "chinchilla_points.csv"
+DEFAULT_DATA = Path(__file__).resolve().parents[1] / "datasets" / "chinchilla_points.csv"
 
 
 def epoch_objective(params, N, D, losses, delta=1e-3):

@@ -1,4 +1,4 @@
-"""Reshape the observational-scaling CSVs (Ruan et al. 2024; ../shared/data/obs_scaling) into the
+"""Reshape the observational-scaling CSVs (Ruan et al. 2024; datasets/obs_scaling) into the
 results schema, so `emergelab analyze` can read them.
 
 One row per model x benchmark: family, model_id, params (from 'Model Size (B)'), tokens, flops,

@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
+DATASETS = Path(__file__).resolve().parents[1] / "datasets"
 
 
 @pytest.fixture(autouse=True)
@@ -15,10 +15,8 @@ def own_machine_cache(tmp_path_factory, monkeypatch):
 
 @pytest.fixture
 def shared_data() -> Path:
-    path = SHARED / "data"
-    if not path.exists():
-        pytest.skip("../shared/data is not beside this checkout")
-    return path
+    """The published tables of the repository's datasets/ (they travel with every clone)."""
+    return DATASETS
 
 
 def run_cli(*args, cwd=None, columns=None):

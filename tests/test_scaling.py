@@ -22,12 +22,9 @@ EPOCH_CI = {"E": (1.769, 1.871), "A": (285, 744), "B": (1042, 5810),
 
 @pytest.fixture(scope="module")
 def chinchilla_points():
-    from .conftest import SHARED
+    from .conftest import DATASETS
 
-    path = SHARED / "data" / "chinchilla_points.csv"
-    if not path.exists():
-        pytest.skip("../shared/data is not beside this checkout")
-    df = pd.read_csv(path)
+    df = pd.read_csv(DATASETS / "chinchilla_points.csv")
     return df[df.epoch_excluded_outlier == 0]
 
 

@@ -125,7 +125,7 @@ def test_obs_table_fits(shared_data, columns):
     assert "…" not in proc.stdout
 
 
-COMMANDS = ["demo", "run", "induce", "presets", "tasks", "eval", "export hf",
+COMMANDS = ["demo", "run", "induce", "presets", "datasets", "tasks", "eval", "export hf",
             "export lmeval-tasks", "fit chinchilla", "fit kaplan", "fit bnsl", "plan", "compare",
             "report", "analyze", "predict"]
 

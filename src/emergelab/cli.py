@@ -240,6 +240,28 @@ def presets() -> None:
 
 
 @app.command()
+def datasets() -> None:
+    """The published tables that come with EmergeLab: a name stands for its file wherever a
+    command reads a table.
+
+    Example: emergelab analyze pythia --where "family = 'pythia' AND shots = 0"
+    """
+    from .datasets import DATASETS, datasets_dir
+
+    import textwrap
+
+    root = datasets_dir()
+    width = min(console.width, 100)
+    for name, (file, what) in DATASETS.items():
+        there = "" if (root / file).exists() else "  (missing from this checkout)"
+        console.print(f"{name}  datasets/{file}{there}", highlight=False)
+        console.print(textwrap.fill(what, width, initial_indent="    ", subsequent_indent="    "),
+                      highlight=False, soft_wrap=True)
+    console.print(f"Sources, licences and caveats: the READMEs in {root}", highlight=False,
+                  soft_wrap=True)
+
+
+@app.command()
 def tasks(name: Optional[str] = typer.Argument(None, help="show samples of this task"),
           variant: Optional[str] = typer.Option(None, help="task variant"),
           n: int = typer.Option(5, "--n", "-n", min=1, help="samples to show"),

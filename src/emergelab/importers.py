@@ -108,7 +108,7 @@ def _bigbench_direction(metric: str) -> bool:
 
 
 def bigbench_score_rows(path: Path, data: dict) -> list[dict]:
-    """Rows of one BIG-bench `scores_<family>_<model>.json` (format: shared/data/bigbench/README).
+    """Rows of one BIG-bench `scores_<family>_<model>.json` (format: datasets/bigbench/README).
 
     Values are kept on the file's own scale (0-1 for most metrics, 0-100 for bleu/rouge). Aggregate
     entries (preferred score normalized_aggregate_score) are skipped: they are not raw metrics. The

@@ -67,11 +67,12 @@ def our_run_dirs(source: Path) -> list[tuple[Path, str]]:
 def load_table(source: str | Path, where: str | None = None) -> pd.DataFrame:
     """The rows of source (published column names mapped to ours), filtered by --where, which
     sees our column names."""
+    from .datasets import missing, resolve
     from .importers import apply_aliases
 
-    source = Path(source)
+    source = resolve(source)
     if not source.exists():
-        raise UserError(f"{source}: no such file or directory")
+        raise UserError(missing(source))
     con = duckdb.connect()
     try:
         _read(con, source)

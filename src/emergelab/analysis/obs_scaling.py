@@ -12,7 +12,7 @@ models from a low-dimensional capability space of standard benchmarks.
    model at or above it.
 3. The reference: the same sigmoid in log10 FLOPs, fitted on the same split.
 
-The data's README (shared/data/obs_scaling) explains the columns; its known upstream error (BTLM's
+The data's README (datasets/obs_scaling) explains the columns; its known upstream error (BTLM's
 data size and FLOPs a thousand times too large) is corrected here when loading.
 """
 
@@ -33,7 +33,7 @@ BENCHMARKS = ("MMLU", "ARC-C", "HellaSwag", "Winograd", "TruthfulQA", "GSM8K", "
 MODEL, FLOPS = "Model", "FLOPs (1E21)"   # FLOPs in units of 1e21
 N_COMPONENTS = 3
 FLOOR_MAX = 0.2
-# shared/data/obs_scaling/README.md: BTLM trained on 627B tokens, listed as 627 T
+# datasets/obs_scaling/README.md: BTLM trained on 627B tokens, listed as 627 T
 _KNOWN_ERRORS = {"cerebras/btlm-3b-8k-base": {"Pretraining Data Size (T)": 0.627, FLOPS: 11.286}}
 
 
@@ -65,9 +65,11 @@ class ObsResult:
 
 
 def _read(path: Path, needed: tuple[str, ...]) -> pd.DataFrame:
-    path = Path(path)
+    from ..datasets import missing, resolve
+
+    path = resolve(path)
     if not path.is_file():
-        raise UserError(f"{path}: no such file")
+        raise UserError(missing(path))
     try:
         df = pd.read_csv(path)
     except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as err:

@@ -139,7 +139,7 @@ _ENTRIES = [
     _m("calibration_multiple_choice_brier_score", False, "continuous", "example", 0.0, "given",
        "mean"),
     _m("expected_calibration_error", False, "continuous", "example", 0.0, "given", "mean"),
-    # Lu et al. 2024 (shared/data/bigbench): four metrics of the same generations
+    # Lu et al. 2024 (datasets/bigbench): four metrics of the same generations
     _m("exact_match_macro_f1", True, "discrete", "example", 1.0, "given", "mean"),
     _m("bertscore_option_accuracy", True, "discrete", "example", 1.0, "given", "proportion"),
     _m("bertscore_option_macro_f1", True, "discrete", "example", 1.0, "given", "mean"),
