@@ -243,7 +243,7 @@ def test_induce_end_to_end_resumes_and_reuses_the_base(tmp_path):
                               "later")
     assert (out / "report" / "induction.png").stat().st_size > 0
     # the HTML report of the study carries the same records, with their picture
-    from emergelab.report.html import build_report
+    from emergelab.render.html import build_report
 
     page = build_report(out, tmp_path / "r.html").read_text()
     data = json.loads(page.split('id="report-data">', 1)[1].split("</script>", 1)[0])

@@ -191,7 +191,7 @@ def test_few_shot_gains_are_tabled_when_there_are_shot_counts(browser, tmp_path)
     per model, with the gain k-shot minus 0-shot; a zero-shot-only page hides the section."""
     import pandas as pd
 
-    from emergelab.report.html import build_report
+    from emergelab.render.html import build_report
 
     rows = []
     for p, (zero, four) in {1e6: (0.1, 0.1), 1e8: (0.1, 0.7)}.items():

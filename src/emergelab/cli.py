@@ -70,9 +70,9 @@ def _run_and_report(cfg, out: Path, quiet: bool, probes=None, stop_on_alert: boo
 
     from .analysis import analyze as analyze_source
     from .pipeline import run_any
-    from .report.html import build_report
-    from .report.plots import write_plots
-    from .report.summary import findings, results_table
+    from .render.html import build_report
+    from .render.plots import write_plots
+    from .render.summary import findings, results_table
     from .store import read_results
     from .train.monitor import StoppedOnAlert
 
@@ -196,7 +196,7 @@ def induce(out: Path = typer.Option(..., help="study directory: base and recipes
 
     from .induce import induce as run_study
     from .induce import read_induction
-    from .report.induction import induction_notes, induction_table, plot_induction
+    from .render.induction import induction_notes, induction_table, plot_induction
 
     run_study(cfg, out, quiet=quiet, console=err_console, backend=chosen, device=device)
     result = read_induction(out, metric, seed_spread)
@@ -306,7 +306,7 @@ def _analyze_shots(source: Path, where: str | None, json_out: bool) -> None:
     from rich.table import Table
 
     from .analysis.in_context import emerges_at, shot_gains
-    from .report.plots import _task_label
+    from .render.plots import _task_label
 
     gains = shot_gains(source, where)
     if json_out:
@@ -381,7 +381,7 @@ def eval_cmd(model: list[str] = typer.Option(..., "--model", help="a local Huggi
     counts = _shot_list(shots)
 
     from .evaluate.external import evaluate_models
-    from .report.summary import eval_table
+    from .render.summary import eval_table
     from .store import read_results
 
     written = evaluate_models(model, names, out, n=n,
@@ -665,7 +665,7 @@ def compare(run_a: Path = typer.Argument(..., help="results of the first recipe 
         raise UserError(f"no task has a {metric} curve in both {run_a} and {run_b}"
                         + (f" (metrics in both: {', '.join(there)})" if there else ""))
     if plot is not None:
-        from .report.curves import plot_comparison
+        from .render.curves import plot_comparison
 
         for p in plot_comparison(rows, a.curves, b.curves, (run_a.name, run_b.name), plot):
             err_console.print(f"plot: {p}", highlight=False)
@@ -733,7 +733,7 @@ def report(source: Path = typer.Argument(..., help="a run dir, a suite, or any r
 
     Example: emergelab report emergelab-demo --out report.html
     """
-    from .report.html import build_report
+    from .render.html import build_report
 
     console.print(f"report: {build_report(source, out, where=where)}")
 
@@ -784,14 +784,14 @@ def analyze(source: Path = typer.Argument(..., help="results CSV/Parquet, a run 
     for note in a.notes:
         err_console.print(f"note: {note}", highlight=False)
     if plot:
-        from .report.curves import plot_curves
+        from .render.curves import plot_curves
 
         for p in plot_curves(a.curves, plot):
             err_console.print(f"plot: {p}", highlight=False)
     if json_out:
         _print_json([r.to_json() for r in a.results])
         return
-    from .report.tables import analysis_table
+    from .render.tables import analysis_table
 
     table, legend = analysis_table(a, backtest=bool(backtest))
     table.render(console)
@@ -851,14 +851,14 @@ def predict(source: Optional[Path] = typer.Argument(None, help="a run dir, a sui
     p = predict_source(source, x=x, where=where, train_below=train_below, at=at_values,
                        signal=signal)
     if plot is not None:
-        from .report.forecast_plots import plot_forecasts
+        from .render.forecast_plots import plot_forecasts
 
         for path in plot_forecasts(p.forecasts, plot):
             err_console.print(f"plot: {path}", highlight=False)
     if json_out:
         _print_json([f.to_json() for f in p.forecasts])
         return
-    from .report.tables import forecast_table
+    from .render.tables import forecast_table
 
     table, legend = forecast_table(p, source, train_below)
     table.render(console)
@@ -873,14 +873,14 @@ def _predict_obs(paths: tuple[Path, Path], train_below: float, json_out: bool,
     _ensure_dir(plot)
     r = observational_forecast(paths[0], paths[1], train_below)
     if plot is not None:
-        from .report.forecast_plots import plot_obs
+        from .render.forecast_plots import plot_obs
 
         for path in plot_obs(r, plot):
             err_console.print(f"plot: {path}", highlight=False)
     if json_out:
         _print_json([f.to_json() for f in r.forecasts])
         return
-    from .report.tables import obs_table
+    from .render.tables import obs_table
 
     obs_table(r, train_below).render(console)
     console.print("MAE in each column's own units (BLEU: 0-100); --json lists every model's "

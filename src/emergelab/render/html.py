@@ -386,7 +386,7 @@ def build_report(source: str | Path, out: str | Path, title: str | None = None,
     bokeh_js = "\n".join(Resources(mode="inline", components=["bokeh"]).js_raw)
     parts = {"BOKEH_JS": bokeh_js.replace("</script", "<\\/script"), "DATA": safe_json(data),
              "PANELS": skeleton, "BOKEH_SCRIPT": script}
-    template = resources.files("emergelab.report").joinpath("template.html").read_text()
+    template = resources.files("emergelab.render").joinpath("template.html").read_text()
     # one pass: a substituted part is never scanned again for placeholders
     page = re.sub(r"\{\{(BOKEH_JS|DATA|PANELS|BOKEH_SCRIPT)\}\}", lambda m: parts[m.group(1)],
                   template)
