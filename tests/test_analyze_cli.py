@@ -123,8 +123,11 @@ def test_rows_left_out_are_counted_in_notes(tmp_path):
 
     pd.DataFrame(rows).to_csv(tmp_path / "t.csv", index=False)
     notes = analyze(tmp_path / "t.csv").notes  # x = params_nonembed: two rows lack it
-    assert notes == ["2 rows have no params_nonembed and are left out (they have params: try "
-                     "--x params)"]
+    # the library speaks of its own parameter; the command line of its flag
+    assert notes == ["2 rows have no params_nonembed and are left out (they have params; ask "
+                     "for `x`=params)"]
+    proc = run_cli("analyze", tmp_path / "t.csv")
+    assert "(they have params; ask for --x=params)" in " ".join(proc.stderr.split())
     notes = analyze(tmp_path / "t.csv", x="params").notes
     assert notes == ["1 rows have params <= 0 and are left out (a log scale needs positive "
                      "sizes)"]

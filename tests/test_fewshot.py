@@ -184,7 +184,7 @@ def test_few_shot_gain_of_a_harness_table_with_stderr_and_both_model_columns(tmp
 def test_few_shot_gain_on_pythia(shared_data):
     from .conftest import run_cli
 
-    proc = run_cli("analyze", shared_data / "pythia_evals.csv", "--x", "shots", "--where",
+    proc = run_cli("shots", shared_data / "pythia_evals.csv", "--where",
                    "family = 'pythia' AND final_checkpoint", "--json")
     assert proc.returncode == 0, proc.stderr
     gains = json.loads(proc.stdout)

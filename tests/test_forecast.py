@@ -123,14 +123,14 @@ def test_observational_scaling_beats_log_flops_on_the_papers_split(obs):
 
 
 def test_predict_obs_cli_json_and_errors(obs, tmp_path):
-    proc = run_cli("predict", "--obs", *obs, "--train-below", "8.4e22", "--json")
+    proc = run_cli("obs-scaling", *obs, "--train-below", "8.4e22", "--json")
     assert proc.returncode == 0, proc.stderr
     rows = json.loads(proc.stdout)
     assert {"model", "task", "predicted", "observed"} <= set(rows[0])
     assert "arithmetic_2dm_2_acc" in {r["task"] for r in rows}
     bad = tmp_path / "bad.csv"
     bad.write_text("Model,MMLU\nx,0.5\n")
-    proc = run_cli("predict", "--obs", bad, obs[1], "--train-below", "1e22")
+    proc = run_cli("obs-scaling", bad, obs[1], "--train-below", "1e22")
     assert proc.returncode == 2 and proc.stderr.startswith("error: "), proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
     with pytest.raises(UserError, match="leaves"):  # too few models below the cutoff

@@ -17,7 +17,7 @@ def _cases(d):
     return [
         ("analyze", pythia, "--where", "shots = 0"),
         ("analyze", pythia, "--x", "params"),
-        ("analyze", pythia, "--x", "shots", "--where", "family = 'pythia' AND final_checkpoint"),
+        ("shots", pythia, "--where", "family = 'pythia' AND final_checkpoint"),
         ("analyze", pythia, "--x", "step", "--where", "model = 'pythia-410m'"),
         ("predict", pythia, "--where", "family = 'pythia' AND shots = 0"),
         ("compare", pythia, pythia, "--metric", "acc", "--where", "shots = 0"),
@@ -34,7 +34,7 @@ def _cases(d):
         ("report", bigbench, "--where", BIGBENCH),
         ("compare", bigbench, bigbench, "--where", BIGBENCH),
         ("analyze", base), ("report", target),
-        ("predict", "--obs", base, target, "--train-below", "8.4e22"),
+        ("obs-scaling", base, target, "--train-below", "8.4e22"),
     ]
 
 

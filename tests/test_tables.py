@@ -117,7 +117,7 @@ def test_predict_table_fits_and_marks_misses(tmp_path, columns):
 @pytest.mark.parametrize("columns", [80, 120])
 def test_obs_table_fits(shared_data, columns):
     obs = shared_data / "obs_scaling"
-    proc = run_cli("predict", "--obs", obs / "base_llm_benchmark_eval.csv",
+    proc = run_cli("obs-scaling", obs / "base_llm_benchmark_eval.csv",
                    obs / "base_llm_emergent_capability_eval.csv", "--train-below", "8.4e22",
                    columns=columns)
     assert proc.returncode == 0, proc.stderr
@@ -127,7 +127,7 @@ def test_obs_table_fits(shared_data, columns):
 
 COMMANDS = ["demo", "run", "induce", "presets", "datasets", "tasks", "eval", "export hf",
             "export lmeval-tasks", "fit chinchilla", "fit kaplan", "fit bnsl", "plan", "compare",
-            "report", "analyze", "predict"]
+            "report", "analyze", "shots", "predict", "obs-scaling"]
 
 
 @pytest.mark.parametrize("name", COMMANDS)

@@ -172,7 +172,8 @@ def induce(out: Path = typer.Option(..., help="study directory: base and recipes
            retries: Retries = None,
            device: Device = "auto",
            seeds: Seeds = None) -> None:
-    """Can a data recipe make an ability emerge earlier, and is it ability or a test-taking trick?
+    """Can a data recipe make an ability emerge earlier, and is it ability or a trick?
+
     Trains the base and each recipe on one ladder, seed set and step budget, scores every task in
     distribution and on transfer sets (fresh items, another format, harder), and classes each
     recipe: transfers, partial, test_taking, no_effect or later.
@@ -241,8 +242,9 @@ def presets() -> None:
 
 @app.command()
 def datasets() -> None:
-    """The published tables that come with EmergeLab: a name stands for its file wherever a
-    command reads a table.
+    """List the published tables that come with EmergeLab.
+
+    A dataset's name stands for its file wherever a command reads a table.
 
     Example: emergelab analyze pythia --where "family = 'pythia' AND shots = 0"
     """
@@ -297,43 +299,6 @@ def tasks(name: Optional[str] = typer.Argument(None, help="show samples of this 
 
 def _split_list(text: str) -> list[str]:
     return [t.strip() for t in text.split(",") if t.strip()]
-
-
-def _analyze_shots(source: Path, where: str | None, json_out: bool) -> None:
-    """In-context learning over shots: each model's score at k shots, the gain over 0-shot."""
-    from itertools import groupby
-
-    from rich.table import Table
-
-    from .analysis.in_context import emerges_at, shot_gains
-    from .render.plots import _task_label
-
-    gains = shot_gains(source, where)
-    if json_out:
-        _print_json([g.to_json() for g in gains])
-        return
-
-    def curve(g):
-        return (g.family, g.task, g.variant, g.metric, g.shots)
-
-    table = Table(title=f"Few-shot gain over 0-shot (k-shot minus 0-shot) in {source}")
-    for col in ("curve", "k", "model", "params", "0-shot", "k-shot", "gain [95% CI]"):
-        table.add_column(col, overflow="fold")
-    lines = []
-    for key, grp in groupby(gains, key=curve):
-        grp = list(grp)
-        name = " ".join(str(v) for v in (key[0], _task_label(key[1], key[2]), key[3]) if v)
-        for g in sorted(grp, key=lambda g: g.params or 0):
-            ci = f" [{g.gain_ci[0]:+.2f}, {g.gain_ci[1]:+.2f}]" if g.gain_ci else ""
-            table.add_row(name, str(g.shots), g.model, _num(g.params) if g.params else "",
-                          f"{g.zero_shot:.2f}", f"{g.score:.2f}", f"{g.gain:+.2f}{ci}")
-        at = emerges_at(grp)
-        lines.append(f"{name} at {key[4]} shots: " + (
-            f"the gain is positive from {_num(at)} parameters up" if at else
-            "no size range with a positive gain (interval above zero)"))
-    console.print(table)
-    for line in lines:
-        console.print(f"- {line}", highlight=False)
 
 
 def _shot_list(text: str) -> list[int]:
@@ -482,23 +447,13 @@ CHECKPOINTS_HELP = ("final: each model's last checkpoint (where the table says w
 
 
 def _xy(source: Path, where: Optional[str], x: str, y: str, checkpoints: str = "final"):
-    """x and y of the rows to fit, and the rows; for a run dir one row per checkpoint. Only
-    each model's final checkpoint unless checkpoints == "all"."""
-    from .sources import load_table, numeric_column
+    """x and y of the rows to fit (library.fit_points), and the rows."""
+    from .library import fit_points
 
     if checkpoints not in ("final", "all"):
         raise UserError(f"--checkpoints is final or all, not {checkpoints!r}")
-    df = load_table(source, where)
-    if source.is_dir() and y == "loss":
-        y = "val_loss"
-    if source.is_dir():  # a run dir: one row per checkpoint, not per task x metric
-        keys = [k for k in ("family", "model_id", "step") if k in df.columns]
-        df = df.drop_duplicates(keys)
-    if checkpoints == "final" and "final_checkpoint" in df.columns:
-        final = df["final_checkpoint"].astype(str).str.lower().isin(["true", "1", "1.0"])
-        if final.any():
-            df = df[final]
-    return numeric_column(df, x, source).to_numpy(), numeric_column(df, y, source).to_numpy(), df
+    df, y = fit_points(source, x, y, where, checkpoints)
+    return df[x].to_numpy(), df[y].to_numpy(), df
 
 
 @fit_app.command("chinchilla")
@@ -515,15 +470,11 @@ def fit_chinchilla_cmd(
 
     Example: emergelab fit chinchilla points.csv --bootstrap 1000 --save fit.json
     """
-    from .analysis.chinchilla import fit_chinchilla
-    from .sources import numeric_column
+    from .library import fit_chinchilla
 
-    N, L, df = _xy(source, where, "params", "loss", checkpoints)
-    D = numeric_column(df, "tokens", source).to_numpy()
-    if source.is_dir():
-        keep = D > 0  # step 0 has seen no tokens
-        N, D, L = N[keep], D[keep], L[keep]
-    fit = fit_chinchilla(N, D, L, bootstrap=bootstrap, seed=seed)
+    if checkpoints not in ("final", "all"):
+        raise UserError(f"--checkpoints is final or all, not {checkpoints!r}")
+    fit = fit_chinchilla(source, where, bootstrap=bootstrap, seed=seed, checkpoints=checkpoints)
     if save:
         _save_json(fit.to_json(include_samples=True), save)
     if json_out:
@@ -642,38 +593,33 @@ def compare(run_a: Path = typer.Argument(..., help="results of the first recipe 
                            "run prints it): widens a side that has one seed"),
             where: Optional[str] = typer.Option(None, help="DuckDB SQL expression to filter "
                                                            "both sides' rows")) -> None:
-    """Threshold shift of every task between two runs (e.g. direct vs chain-of-thought data):
+    """How far a data recipe moves each task's threshold: run A against run B.
+
+    Threshold shift of every task between two runs (e.g. direct vs chain-of-thought data):
     how many decades earlier or later it emerges, with a 95% interval and a significance call.
 
     Example: emergelab compare runs/direct runs/cot --plot plots
     """
     from rich.table import Table
 
-    from .analysis import analyze as analyze_source
-    from .analysis.compare import compare_thresholds, shift_text
-    from .evaluate.registry import spec
+    from .analysis.compare import shift_text
+    from .library import compare as compare_runs
 
-    spec(metric)  # an unknown metric is a one-line error before any work
     if seed_spread is not None and not (seed_spread >= 0 and math.isfinite(seed_spread)):
         raise UserError("--seed-spread must be a non-negative number of decades")
     _ensure_dir(plot)
-    a = analyze_source(run_a, x=x, where=where)
-    b = analyze_source(run_b, x=a.x, where=where)
-    rows = compare_thresholds(a.curves, b.curves, metric, seed_spread)
-    if not rows:
-        there = sorted({c.metric for c in a.curves} & {c.metric for c in b.curves})
-        raise UserError(f"no task has a {metric} curve in both {run_a} and {run_b}"
-                        + (f" (metrics in both: {', '.join(there)})" if there else ""))
+    result = compare_runs(run_a, run_b, metric=metric, x=x, where=where, seed_spread=seed_spread)
+    rows, a_curves, b_curves = result.rows, result.curves_a, result.curves_b
     if plot is not None:
         from .render.curves import plot_comparison
 
-        for p in plot_comparison(rows, a.curves, b.curves, (run_a.name, run_b.name), plot):
+        for p in plot_comparison(rows, a_curves, b_curves, (run_a.name, run_b.name), plot):
             err_console.print(f"plot: {p}", highlight=False)
     if json_out:
         _print_json(rows)
         return
     console.print(f"A = {run_a}, B = {run_b}", highlight=False)
-    table = Table(title=f"{metric}: where each reaches one common level (x = {a.x})")
+    table = Table(title=f"{metric}: where each reaches one common level (x = {result.x})")
     for col, justify in (("task", "left"), ("level", "right"), ("A at", "right"),
                          ("B at", "right"), ("shift B-A [95% CI]", "right"), ("sig.", "left")):
         table.add_column(col, justify=justify, overflow="fold")
@@ -728,7 +674,9 @@ def report(source: Path = typer.Argument(..., help="a run dir, a suite, or any r
            out: Path = typer.Option(..., help="the HTML file to write"),
            where: Optional[str] = typer.Option(None, help="DuckDB SQL expression to filter "
                                                           "rows")) -> None:
-    """One self-contained HTML page: curves with intervals and a metric switch, the sortable
+    """Write the offline HTML report of a run or any results table.
+
+    One self-contained HTML page: curves with intervals and a metric switch, the sortable
     verdicts, each size's generations, monitor alerts. Opens offline.
 
     Example: emergelab report emergelab-demo --out report.html
@@ -742,8 +690,7 @@ def report(source: Path = typer.Argument(..., help="a run dir, a suite, or any r
 def analyze(source: Path = typer.Argument(..., help="results CSV/Parquet, a run dir, or a dir of "
                                                      "lm-evaluation-harness JSON"),
             x: Optional[str] = typer.Option(None, help="scale column (default params_nonembed, "
-                                                       "else params); `shots`: in-context "
-                                                       "learning, the few-shot gain per model"),
+                                                       "else params)"),
             where: Optional[str] = typer.Option(None, help="DuckDB SQL expression to filter rows"),
             backtest: int = typer.Option(0, min=0, help="forecast the largest K points from the "
                                                         "rest (as `predict` does), report the "
@@ -763,26 +710,23 @@ def analyze(source: Path = typer.Argument(..., help="results CSV/Parquet, a run 
             ci_level: Optional[float] = typer.Option(None, help="level of the table's ci_low/"
                                                                 "ci_high (default: the run's, "
                                                                 "else 0.95)")) -> None:
-    """Detect and classify emergence in every curve of a results table: hard / soft / fake
+    """Classify emergence in every curve: hard, soft, fake; thresholds and why.
+
+    Detect and classify emergence in every curve of a results table: hard / soft / fake
     emergence, thresholds with calibrated 95% intervals.
 
-    Examples: emergelab analyze emergelab-demo --json; emergelab analyze results.csv --x shots
+    Example: emergelab analyze pythia --where "family = 'pythia' AND shots = 0"
     """
     from .analysis import analyze as analyze_source
 
     if x == "shots":
-        ignored = [flag for flag, on in (("--plot", plot), ("--backtest", backtest),
-                                         ("--pool-families", pool), ("--arms", arms)) if on]
-        if ignored:
-            raise UserError(f"{ignored[0]} does not apply to --x shots (a table of few-shot "
-                            "gains per model)")
-        _analyze_shots(source, where, json_out)
-        return
+        raise UserError("in-context learning over shot counts is its own command: "
+                        "emergelab shots SOURCE")
     _ensure_dir(plot)
     a = analyze_source(source, x=x, where=where, pool_families=pool, backtest=backtest,
                        hard_width=hard_width, useful=useful, arms=arms, ci_level=ci_level)
     for note in a.notes:
-        err_console.print(f"note: {note}", highlight=False)
+        err_console.print(f"note: {_as_flags(note)}", highlight=False)
     if plot:
         from .render.curves import plot_curves
 
@@ -809,36 +753,74 @@ def analyze(source: Path = typer.Argument(..., help="results CSV/Parquet, a run 
 
 
 @app.command()
-def predict(source: Optional[Path] = typer.Argument(None, help="a run dir, a suite, or any "
-                                                               "results table analyze reads"),
+def shots(source: Path = typer.Argument(..., help="results at two or more shot counts (a run, a "
+                                                  "table, a dataset's name)"),
+          where: Optional[str] = typer.Option(None, help="DuckDB SQL expression to filter rows"),
+          json_out: bool = typer.Option(False, "--json", help="print JSON")) -> None:
+    """In-context learning: each model's few-shot gain over 0-shot.
+
+    In-context learning as Wei et al. (2022) read it: each model's score at k shots against
+    0-shot, and from which size up the few-shot gain is positive.
+
+    Example: emergelab shots pythia --where "family = 'pythia' AND final_checkpoint"
+    """
+    from itertools import groupby
+
+    from rich.table import Table
+
+    from .analysis.in_context import emerges_at, shot_gains
+    from .render.plots import _task_label
+
+    gains = shot_gains(source, where)
+    if json_out:
+        _print_json([g.to_json() for g in gains])
+        return
+
+    def curve(g):
+        return (g.family, g.task, g.variant, g.metric, g.shots)
+
+    table = Table(title=f"Few-shot gain over 0-shot (k-shot minus 0-shot) in {source}")
+    for col in ("curve", "k", "model", "params", "0-shot", "k-shot", "gain [95% CI]"):
+        table.add_column(col, overflow="fold")
+    lines = []
+    for key, grp in groupby(gains, key=curve):
+        grp = list(grp)
+        name = " ".join(str(v) for v in (key[0], _task_label(key[1], key[2]), key[3]) if v)
+        for g in sorted(grp, key=lambda g: g.params or 0):
+            ci = f" [{g.gain_ci[0]:+.2f}, {g.gain_ci[1]:+.2f}]" if g.gain_ci else ""
+            table.add_row(name, str(g.shots), g.model, _num(g.params) if g.params else "",
+                          f"{g.zero_shot:.2f}", f"{g.score:.2f}", f"{g.gain:+.2f}{ci}")
+        at = emerges_at(grp)
+        lines.append(f"{name} at {key[4]} shots: " + (
+            f"the gain is positive from {_num(at)} parameters up" if at else
+            "no size range with a positive gain (interval above zero)"))
+    console.print(table)
+    for line in lines:
+        console.print(f"- {line}", highlight=False)
+
+
+@app.command()
+def predict(source: Path = typer.Argument(..., help="a run dir, a suite, or any results table "
+                                                    "analyze reads"),
             x: Optional[str] = typer.Option(None, help="scale column (default params_nonembed, "
                                                        "else params)"),
             where: Optional[str] = typer.Option(None, help="DuckDB SQL expression to filter rows"),
             train_below: Optional[float] = typer.Option(None, help="fit only points with x below "
-                                                                   "this; forecast the rest "
-                                                                   "(with --obs: FLOPs)"),
+                                                                   "this; forecast the rest"),
             at: Optional[str] = typer.Option(None, help="also forecast at these x, "
                                                         "comma-separated"),
             signal: str = typer.Option("auto", help="auto, token_accuracy^L, val_loss or metric"),
-            obs: Optional[tuple[Path, Path]] = typer.Option(
-                None, help="observational scaling: BASE.csv TARGET.csv (Ruan et al. 2024)"),
             json_out: bool = typer.Option(False, "--json", help="print JSON"),
             plot: Optional[Path] = typer.Option(None, help="write one PNG per forecast curve "
                                                           "here")) -> None:
-    """Forecast every curve from its smaller models: values at held-out sizes with 90%
+    """Forecast every curve from its smaller models, or say "no signal yet".
+
+    Forecast every curve from its smaller models: values at held-out sizes with 90%
     intervals, and where the forecast crosses halfway to the metric's best value (the
     threshold). Says which signal each forecast used, or "no signal yet".
 
     Example: emergelab predict emergelab-demo --train-below 30000
     """
-    if obs is not None:
-        if source is not None:
-            raise UserError("give either SOURCE or --obs BASE.csv TARGET.csv, not both")
-        if train_below is None:
-            raise UserError("--obs needs --train-below FLOPS (e.g. 8.4e22, Llama-2-7B's compute)")
-        return _predict_obs(obs, train_below, json_out, plot)
-    if source is None:
-        raise UserError("give a results SOURCE (a run dir, CSV, ...) or --obs BASE.csv TARGET.csv")
     from .analysis.predict_source import predict as predict_source
 
     at_values = None
@@ -866,12 +848,26 @@ def predict(source: Optional[Path] = typer.Argument(None, help="a run dir, a sui
         console.print(line, highlight=False)
 
 
-def _predict_obs(paths: tuple[Path, Path], train_below: float, json_out: bool,
-                 plot: Optional[Path]) -> None:
+@app.command("obs-scaling")
+def obs_scaling(base: Path = typer.Argument(..., help="standard benchmarks of many models "
+                                                      "(obs-base, or its CSV)"),
+                target: Path = typer.Argument(..., help="the tasks to forecast (obs-emergent, "
+                                                        "or its CSV)"),
+                train_below: float = typer.Option(..., help="fit on models trained with fewer "
+                                                            "FLOPs; forecast the rest"),
+                json_out: bool = typer.Option(False, "--json", help="print JSON"),
+                plot: Optional[Path] = typer.Option(None, help="write PNGs here")) -> None:
+    """Forecast emergent tasks from standard benchmarks (Ruan et al. 2024).
+
+    Observational scaling (Ruan et al. 2024): forecast large models' emergent tasks from a
+    low-dimensional capability space of standard benchmarks, against a log-FLOPs reference.
+
+    Example: emergelab obs-scaling obs-base obs-emergent --train-below 8.4e22
+    """
     from .analysis.obs_scaling import observational_forecast
 
     _ensure_dir(plot)
-    r = observational_forecast(paths[0], paths[1], train_below)
+    r = observational_forecast(base, target, train_below)
     if plot is not None:
         from .render.forecast_plots import plot_obs
 
@@ -894,9 +890,16 @@ def _num(v) -> str:
 
 
 
+def _as_flags(message: str) -> str:
+    """The library names its parameters in backticks (`train_below`); here they are flags."""
+    import re
+
+    return re.sub(r"`([a-z][a-z_]*)`", lambda m: "--" + m.group(1).replace("_", "-"), message)
+
+
 def _fail(message: str) -> None:
     """One line on stderr (never wrapped), exit code 2."""
-    sys.stderr.write("error: " + " ".join(message.split()) + "\n")
+    sys.stderr.write("error: " + " ".join(_as_flags(message).split()) + "\n")
     sys.exit(2)
 
 
@@ -921,6 +924,9 @@ def _plain_help(command) -> None:
         return option
 
     command.get_help_option = help_option
+    if command.help and not command.short_help:
+        # a command list shows one line per command: the first sentence of its help, unwrapped
+        command.short_help = " ".join(command.help.split("\n\n")[0].split())
     for sub in getattr(command, "commands", {}).values():
         _plain_help(sub)
 

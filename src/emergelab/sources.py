@@ -1,5 +1,6 @@
-"""Reading tables for analysis: a CSV or Parquet file, or a run directory; optional row filter
-with a DuckDB SQL expression. Every failure a user can cause is a one-line UserError."""
+"""Reading tables for analysis: a CSV or Parquet file, a run directory, a dataset's name or a
+pandas DataFrame already in memory; optional row filter with a DuckDB SQL expression. Every
+failure a user can cause is a one-line UserError."""
 
 from __future__ import annotations
 
@@ -17,15 +18,33 @@ def _check_expression(con: duckdb.DuckDBPyConnection, where: str) -> None:
     try:
         statements = con.extract_statements(f"SELECT * FROM rows WHERE {where}")
     except duckdb.Error as err:
-        raise UserError(f"bad --where expression: {str(err).splitlines()[0]}") from None
+        raise UserError(f"bad `where` expression: {str(err).splitlines()[0]}") from None
     if len(statements) != 1:
-        raise UserError("--where takes one SQL expression, not statements")
+        raise UserError("`where` takes one SQL expression, not statements")
     if "SELECT" not in str(statements[0].type).upper():
-        raise UserError("--where takes one SQL expression")
+        raise UserError("`where` takes one SQL expression")
 
 
-def _read(con: duckdb.DuckDBPyConnection, source: Path) -> None:
+def source_label(source) -> str:
+    """How messages name a source: its path, or "the DataFrame"."""
+    return "the DataFrame" if isinstance(source, pd.DataFrame) else str(source)
+
+
+def run_source(source) -> Path | None:
+    """The directory of a source that is a run or a suite on disk (samples, config, monitor
+    events live there); None for a file, a dataset or a DataFrame."""
+    if isinstance(source, pd.DataFrame):
+        return None
+    path = Path(source)
+    return path if path.is_dir() else None
+
+
+def _read(con: duckdb.DuckDBPyConnection, source: Path | pd.DataFrame) -> None:
     """Create view t over the source."""
+    if isinstance(source, pd.DataFrame):
+        con.register("given", source)
+        con.execute("CREATE VIEW t AS SELECT * FROM given")
+        return
     if source.is_dir():
         parts = sorted((source / "results").glob("*.parquet")) or sorted(
             source.glob("*/results/*.parquet"))  # a suite: one run dir per experiment
@@ -64,15 +83,16 @@ def our_run_dirs(source: Path) -> list[tuple[Path, str]]:
     return out
 
 
-def load_table(source: str | Path, where: str | None = None) -> pd.DataFrame:
+def load_table(source: str | Path | pd.DataFrame, where: str | None = None) -> pd.DataFrame:
     """The rows of source (published column names mapped to ours), filtered by --where, which
-    sees our column names."""
+    sees our column names. A DataFrame is read as a file would be (and never modified)."""
     from .datasets import missing, resolve
     from .importers import apply_aliases
 
-    source = resolve(source)
-    if not source.exists():
-        raise UserError(missing(source))
+    if not isinstance(source, pd.DataFrame):
+        source = resolve(source)
+        if not source.exists():
+            raise UserError(missing(source))
     con = duckdb.connect()
     try:
         _read(con, source)
@@ -82,13 +102,14 @@ def load_table(source: str | Path, where: str | None = None) -> pd.DataFrame:
             _check_expression(con, where)
             df = con.execute(f"SELECT * FROM rows WHERE {where}").df()
     except duckdb.Error as err:
-        raise UserError(f"{source}: {str(err).splitlines()[0]}") from None
+        raise UserError(f"{source_label(source)}: {str(err).splitlines()[0]}") from None
     if df.empty:
-        raise UserError(f"{source}: no rows" + (" match --where" if where else ""))
+        raise UserError(f"{source_label(source)}: no rows" + (" match `where`" if where else ""))
     return df
 
 
-def numeric_column(df: pd.DataFrame, name: str, source: str | Path) -> pd.Series:
+def numeric_column(df: pd.DataFrame, name: str, source) -> pd.Series:
+    source = source_label(source)
     if name not in df.columns:
         raise UserError(f"{source}: missing column {name!r} (have: {', '.join(map(str, df.columns))})")
     col = pd.to_numeric(df[name], errors="coerce")

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import UserError
-from ..sources import load_table, numeric_column, our_run_dirs
+from ..sources import load_table, numeric_column, our_run_dirs, run_source, source_label
 from .emergence import HARD_WIDTH, USEFUL, Curve, analyze_curves, build_curves
 
 LOSS_AXES = ("val_loss", "loss")
@@ -78,11 +78,21 @@ class CurveResult:
 
 @dataclass
 class Analysis:
-    source: Path
+    """Every curve's verdict. source: the path read (None for a DataFrame)."""
+
+    source: Path | None
     x: str
     results: list[CurveResult]
     curves: list[Curve] = field(repr=False, default_factory=list)
     notes: list[str] = field(default_factory=list)   # things the user should know (rows left out)
+
+    def to_json(self) -> list[dict]:
+        """One record per curve (what `emergelab analyze --json` prints)."""
+        return [r.to_json() for r in self.results]
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per curve; list-valued fields (intervals, per-seed records) stay lists."""
+        return pd.DataFrame(self.to_json(), columns=list(CurveResult.__dataclass_fields__))
 
 
 def _declared(source: Path) -> tuple[dict[str, str], float | None]:
@@ -103,13 +113,13 @@ def _declared(source: Path) -> tuple[dict[str, str], float | None]:
     return arms, (levels.pop() if levels else None)
 
 
-def read_scaled_table(source: Path, where: str | None, x: str | None) -> tuple[pd.DataFrame, str]:
-    """The source's rows with numeric value and scale columns; x defaults to params_nonembed
-    where present, else params."""
+def read_scaled_table(source, where: str | None, x: str | None) -> tuple[pd.DataFrame, str]:
+    """The source's rows (a path, a dataset's name or a DataFrame) with numeric value and scale
+    columns; x defaults to params_nonembed where present, else params."""
     df = load_table(source, where)
     for col in ("task", "metric", "value"):
         if col not in df.columns:
-            raise UserError(f"{source}: missing column {col!r}")
+            raise UserError(f"{source_label(source)}: missing column {col!r}")
     if x is None:
         x = "params_nonembed" if ("params_nonembed" in df.columns
                                   and df["params_nonembed"].notna().any()) else "params"
@@ -118,17 +128,19 @@ def read_scaled_table(source: Path, where: str | None, x: str | None) -> tuple[p
     return df, x
 
 
-def analyze(source: str | Path, x: str | None = None, where: str | None = None,
+def analyze(source: str | Path | pd.DataFrame, x: str | None = None, where: str | None = None,
             pool_families: bool = False, backtest: int = 0, hard_width: float = HARD_WIDTH,
             useful: float = USEFUL, arms: str | None = None,
             ci_level: float | None = None) -> Analysis:
-    """Classify every (family, task, variant, shots, metric) curve of a results source.
+    """Classify every (family, task, variant, shots, metric) curve of a results source: a run
+    or suite directory, a CSV or Parquet file, a dataset's name (`emergelab datasets`) or a
+    DataFrame in the results schema.
 
     x: the scale column (default params_nonembed where present, else params); val_loss puts
     every checkpoint on one loss axis (Du et al. 2024). arms: a column that splits every family
     into ablation arms (our runs declare theirs in their config). ci_level: the level of the
     table's ci_low/ci_high (our runs record theirs; default 0.95)."""
-    source = Path(source)
+    name, run_dir = source_label(source), run_source(source)
     df, x = read_scaled_table(source, where, x)
     notes = []
     skipped = int(df[x].isna().sum())
@@ -136,21 +148,21 @@ def analyze(source: str | Path, x: str | None = None, where: str | None = None,
         other = next((c for c in ("params", "params_nonembed") if c != x and c in df.columns
                       and df.loc[df[x].isna(), c].notna().any()), None)
         notes.append(f"{skipped} rows have no {x} and are left out"
-                     + (f" (they have {other}: try --x {other})" if other else ""))
+                     + (f" (they have {other}; ask for `x`={other})" if other else ""))
     if x not in LOSS_AXES:
         bad = int((df[x] <= 0).sum())
         if bad:
             notes.append(f"{bad} rows have {x} <= 0 and are left out (a log scale needs "
                          "positive sizes)")
-    declared, run_level = _declared(source) if source.is_dir() else ({}, None)
+    declared, run_level = _declared(run_dir) if run_dir else ({}, None)
     if arms is not None:
         if arms not in df.columns:
-            raise UserError(f"{source}: --arms column {arms!r} is not in the table")
+            raise UserError(f"{name}: `arms` column {arms!r} is not in the table")
         declared = {f: arms for f in df["family"].dropna().unique()} if "family" in df.columns \
             else {}
     ci_level = ci_level if ci_level is not None else (run_level or 0.95)
     if not 0 < ci_level < 1:
-        raise UserError("--ci-level must be between 0 and 1")
+        raise UserError("`ci_level` must be between 0 and 1")
     loss_axis = x in LOSS_AXES
     if loss_axis:
         # abilities against the model's loss (Du et al. 2024): every checkpoint of every size is
@@ -164,18 +176,19 @@ def analyze(source: str | Path, x: str | None = None, where: str | None = None,
         df = pd.concat([df, per_model]).assign(step=None, final_checkpoint=None)
     curves = build_curves(df[df[x].notna()], x, pool_families, declared, ci_level)
     if not curves:
-        raise UserError(f"{source}: no curve has positive {x} values")
+        raise UserError(f"{name}: no curve has positive {x} values")
     rows = analyze_curves(curves, hard_width, useful)
     _seed_verdicts(df[df[x].notna()], curves, rows, x, pool_families, declared, ci_level,
                    hard_width, useful)
     if backtest:
-        _backtest(curves, rows, df, source, x, backtest)
+        _backtest(curves, rows, df, run_dir, x, backtest)
     if loss_axis:
         for r in rows:
             _back_to_loss(r, x)
     fields = CurveResult.__dataclass_fields__
     results = [CurveResult(**{k: v for k, v in r.items() if k in fields}) for r in rows]
-    return Analysis(source, x, results, curves, notes)
+    path = None if isinstance(source, pd.DataFrame) else Path(source)
+    return Analysis(path, x, results, curves, notes)
 
 
 def _seed_verdicts(df: pd.DataFrame, curves: list[Curve], rows: list[dict], x: str,
@@ -197,7 +210,7 @@ def _seed_verdicts(df: pd.DataFrame, curves: list[Curve], rows: list[dict], x: s
             r["seed_verdicts"] = per_seed.get((tuple(c.keys.values()), c.metric))
 
 
-def _backtest(curves: list[Curve], rows: list[dict], df: pd.DataFrame, source: Path, x: str,
+def _backtest(curves: list[Curve], rows: list[dict], df: pd.DataFrame, source: Path | None, x: str,
               k: int) -> None:
     """Forecast each curve's k largest points from the rest (analysis/forecast.py, the same
     forecasts as `predict`) and record the mean absolute error and the signal used."""

@@ -160,6 +160,12 @@ class ChinchillaFit:
                                 for i, k in enumerate(PARAMS)}
         return out
 
+    def to_frame(self):
+        """The parameters with their intervals, one row each."""
+        from .power_laws import params_frame
+
+        return params_frame(self.params, self.ci)
+
     def predict(self, N, D) -> np.ndarray:
         p = self.params
         return p["E"] + p["A"] / np.asarray(N, float) ** p["alpha"] + p["B"] / np.asarray(D, float) ** p["beta"]

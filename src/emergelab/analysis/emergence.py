@@ -541,9 +541,9 @@ def emergence_kind(res: dict) -> str | None:
 def analyze_curves(curves: list[Curve], hard_width: float = HARD_WIDTH,
                    useful: float = USEFUL) -> list[dict]:
     if not hard_width > 0:
-        raise UserError("--hard-width must be a positive number of decades")
+        raise UserError("`hard_width` must be a positive number of decades")
     if not 0 < useful <= 1:
-        raise UserError("--useful must be in (0, 1]: a share of the way from the baseline to "
+        raise UserError("`useful` must be in (0, 1]: a share of the way from the baseline to "
                         "the metric's best value")
     for c in curves:
         c.result = classify(c, hard_width, useful)

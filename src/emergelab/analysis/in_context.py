@@ -1,4 +1,4 @@
-"""In-context learning over shots: `analyze --x shots`.
+"""In-context learning over shots: `emergelab shots`.
 
 Each model's headline score (exact match, or the multiple-choice grade; a harness table's acc and
 acc_norm) at every number of demonstrations, and the few-shot gain — k-shot minus 0-shot on the
@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import UserError
-from ..sources import load_table
+from ..sources import load_table, source_label
 
 HEADLINES = ("exact_match", "multiple_choice_grade")
 Z95 = 1.959964
@@ -78,11 +78,12 @@ def _by_shots(g: pd.DataFrame) -> pd.DataFrame:
     return by_k
 
 
-def shot_gains(source: str | Path, where: str | None = None) -> list[ShotGain]:
-    """Every (family, task, variant, model) scored at 0 and k > 0 shots: the gain at each k."""
-    df = load_table(Path(source), where)
+def shot_gains(source, where: str | None = None) -> list[ShotGain]:
+    """Every (family, task, variant, model) scored at 0 and k > 0 shots: the gain at each k
+    (source: a path, a dataset's name or a DataFrame)."""
+    df = load_table(source, where)
     if "shots" not in df.columns or df["shots"].dropna().nunique() < 2:
-        raise UserError(f"{source}: --x shots needs results at two or more shot counts "
+        raise UserError(f"{source_label(source)}: in-context learning needs results at two or more shot counts "
                         "(eval --shots 0,1,4, or shots = [0, 4] in a run's tasks)")
     df = _final(df[df["metric"].isin(_scored_metrics(df))].copy())
     size = next((c for c in ("params_nonembed", "params") if c in df.columns), None)

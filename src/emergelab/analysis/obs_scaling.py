@@ -157,7 +157,7 @@ def observational_forecast(base_csv: Path, target_csv: Path, train_below: float)
     """Fit every target column on models with FLOPs < train_below (in FLOPs), forecast the
     models at or above it."""
     if not train_below > 0:
-        raise UserError("--train-below must be a positive number of FLOPs")
+        raise UserError("`train_below` must be a positive number of FLOPs")
     base = load_base(base_csv)
     target = _read(target_csv, (MODEL,))
     tasks = [c for c in target.columns if c != MODEL and c not in base.columns]
@@ -182,7 +182,7 @@ def observational_forecast(base_csv: Path, target_csv: Path, train_below: float)
         y = y / factor
         tr = train & np.isfinite(y)
         if tr.sum() < 3 + pcs.shape[1]:
-            raise UserError(f"--train-below {train_below:g} leaves {int(tr.sum())} models with "
+            raise UserError(f"`train_below` {train_below:g} leaves {int(tr.sum())} models with "
                             f"{task!r}; the fit needs {3 + pcs.shape[1]}")
         F = merged[pc_cols].to_numpy(float)
         logf = np.log10(np.where(known, flops, 1.0))[:, None]

@@ -15,6 +15,14 @@ from scipy.optimize import least_squares
 from ..errors import UserError
 
 
+def params_frame(params: dict[str, float], ci: dict[str, list[float]]):
+    """A fit's parameters as a table: param, value, ci_low, ci_high (None without intervals)."""
+    import pandas as pd
+
+    return pd.DataFrame([{"param": k, "value": v, "ci_low": ci.get(k, [None, None])[0],
+                          "ci_high": ci.get(k, [None, None])[1]} for k, v in params.items()])
+
+
 @dataclass
 class CurveFit:
     law: str
@@ -28,6 +36,9 @@ class CurveFit:
     def to_json(self) -> dict:
         return {"law": self.law, "formula": self.formula, "params": self.params, "ci": self.ci,
                 "n_points": self.n_points, "rmse_log": self.rmse_log, "warnings": self.warnings}
+
+    def to_frame(self):
+        return params_frame(self.params, self.ci)
 
     def check_intervals(self, decades: float = 3.0) -> None:
         """A warning for every positive parameter whose interval spans more than `decades`."""

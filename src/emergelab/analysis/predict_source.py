@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import UserError
-from ..sources import our_run_dirs
+from ..sources import our_run_dirs, run_source, source_label
 from ..store import has_table, query
 from .analyze_source import _declared, read_scaled_table
 from .emergence import Curve, build_curves
@@ -27,12 +27,22 @@ from .forecast import Forecast, forecast_curve
 
 @dataclass
 class Prediction:
-    source: Path
+    """Every curve's forecast. source: the path read (None for a DataFrame)."""
+
+    source: Path | None
     x: str
     train_below: float | None
     forecasts: list[Forecast]
     curves: list[Curve] = field(repr=False, default_factory=list)
     notes: list[str] = field(default_factory=list)
+
+    def to_json(self) -> list[dict]:
+        """One record per curve (what `emergelab predict --json` prints)."""
+        return [f.to_json() for f in self.forecasts]
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per curve; the forecast curve and held-out points stay lists."""
+        return pd.DataFrame(self.to_json())
 
 
 def _answer_lengths(source: Path) -> dict[tuple, np.ndarray]:
@@ -65,35 +75,36 @@ def _loss_by_point(df: pd.DataFrame, x: str) -> dict[tuple, float]:
     return {k: float(v) for k, v in d.groupby(["family", x])["val_loss"].mean().items()}
 
 
-def predict(source: str | Path, x: str | None = None, where: str | None = None,
+def predict(source: str | Path | pd.DataFrame, x: str | None = None, where: str | None = None,
             train_below: float | None = None, at: list[float] | None = None,
             signal: str = "auto", seed: int = 0) -> Prediction:
     """Forecast every (family, task, variant, shots, metric) curve from its points with
     x < train_below (all points when None: a forecast beyond the ladder, at `at`)."""
-    source = Path(source)
+    name, run_dir = source_label(source), run_source(source)
     df, x = read_scaled_table(source, where, x)
     if "family" not in df.columns:
         df["family"] = None
     if train_below is not None and not train_below > 0:
-        raise UserError("--train-below must be a positive value of the scale column")
+        raise UserError("`train_below` must be a positive value of the scale column")
     if at is not None and not all(v > 0 for v in at):
-        raise UserError(f"--at values must be positive (got {', '.join(f'{v:g}' for v in at)})")
-    declared, run_level = _declared(source) if source.is_dir() else ({}, None)
+        raise UserError(f"`at` values must be positive (got {', '.join(f'{v:g}' for v in at)})")
+    declared, run_level = _declared(run_dir) if run_dir else ({}, None)
     curves = build_curves(df[df[x].notna()], x, arms=declared, ci_level=run_level or 0.95)
     if not curves:
-        raise UserError(f"{source}: no curve has positive {x} values")
+        raise UserError(f"{name}: no curve has positive {x} values")
     if train_below is not None and max(int((c.x < train_below).sum()) for c in curves) < 3:
-        raise UserError(f"--train-below {train_below:g} leaves fewer than 3 points on every "
+        raise UserError(f"`train_below` {train_below:g} leaves fewer than 3 points on every "
                         f"curve (smallest {x}: {min(c.x.min() for c in curves):g})")
-    forecasts = forecast_all(curves, df, source, x, lambda c: train_below, at, signal, seed)
-    return Prediction(source, x, train_below, forecasts, curves)
+    forecasts = forecast_all(curves, df, run_dir, x, lambda c: train_below, at, signal, seed)
+    path = None if isinstance(source, pd.DataFrame) else Path(source)
+    return Prediction(path, x, train_below, forecasts, curves)
 
 
-def forecast_all(curves: list[Curve], df: pd.DataFrame, source: Path, x: str, cutoff, at=None,
+def forecast_all(curves: list[Curve], df: pd.DataFrame, source: Path | None, x: str, cutoff, at=None,
                  signal: str = "auto", seed: int = 0) -> list[Forecast]:
     """Forecast each curve from its points below cutoff(curve), with the answer lengths and
     validation losses the source holds (shared by `predict` and `analyze --backtest`)."""
-    lengths = _answer_lengths(source) if source.is_dir() else {}
+    lengths = _answer_lengths(source) if source is not None and source.is_dir() else {}
     loss = _loss_by_point(df, x)
     groups: dict[tuple, list[Curve]] = {}
     for c in curves:

@@ -24,7 +24,7 @@ import pandas as pd
 from ..analysis import analyze
 from ..errors import UserError
 from ..evaluate.registry import REGISTRY
-from ..sources import load_table, our_run_dirs
+from ..sources import load_table, our_run_dirs, run_source, source_label
 from ..store import write_atomic
 from .plots import CURVE_METRICS, _task_label, normalised
 
@@ -344,14 +344,16 @@ def _panel_html(i: int, divs: dict, steps: bool) -> str:
             '<div class="examples"></div></section>')
 
 
-def build_report(source: str | Path, out: str | Path, title: str | None = None,
+def build_report(source: str | Path | pd.DataFrame, out: str | Path, title: str | None = None,
                  where: str | None = None) -> Path:
     """Analyse source (its rows matching `where`, a DuckDB SQL expression) and write the page to
-    out (atomically); returns out."""
+    out (atomically); returns out. A run directory adds what only it holds: sample answers,
+    capability alerts, a suite's comparisons, a recipe study."""
     from bokeh.embed import components
     from bokeh.resources import Resources
 
-    source, out = Path(source), Path(out)
+    out = Path(out)
+    run_dir = run_source(source)
     if out.exists() and out.is_dir():
         raise UserError(f"--out {out} is a directory; give a file name such as report.html")
     if not out.parent.exists():
@@ -364,20 +366,22 @@ def build_report(source: str | Path, out: str | Path, title: str | None = None,
         df["step"] = pd.to_numeric(df["step"], errors="coerce")
     panels = _panels(df, a.x, a.results)
     if not panels:
-        raise UserError(f"{source}: no curve to report")
-    ours = source.is_dir() and bool(our_run_dirs(source))
+        raise UserError(f"{source_label(source)}: no curve to report")
+    ours = run_dir is not None and bool(our_run_dirs(run_dir))
     data = {
-        "title": title or source.name, "source": str(source), "x": a.x,
+        "title": title or (Path(source).name if a.source else "results"),
+        "source": source_label(source), "x": a.x,
         "metrics": [m for m in CURVE_METRICS if any(m in p["size"] for p in panels)]
         or sorted({m for p in panels for m in p["size"]}),
         "palette": PALETTE, "panels": panels,
         "verdicts": [{k: (_clean(v) if not isinstance(v, list) else [_clean(u) for u in v])
                       for k, v in r.to_json().items()} for r in a.results],
-        "examples": _examples(source, df, a.x) if ours else {},
-        "alerts": _alerts(source), "comparisons": _comparisons(source, a),
+        "examples": _examples(run_dir, df, a.x) if ours else {},
+        "alerts": _alerts(run_dir) if run_dir else [],
+        "comparisons": _comparisons(run_dir, a) if run_dir else [],
         "shot_gains": _shot_gains(source, where),
         "notes": a.notes,
-        "induction": _induction(source) if where is None else None,
+        "induction": _induction(run_dir) if run_dir and where is None else None,
     }
     script, divs = components(_one_document(_figures(panels, a.x, data["metrics"][0])))
     # the page skeleton holds ids and Bokeh's own divs only; every name and text is filled in

@@ -195,7 +195,7 @@ def forecast_table(p, source, train_below) -> tuple[StackedTable, list[str]]:
 
 
 def obs_table(r, train_below: float) -> StackedTable:
-    """`predict --obs`: a heading per task (names are long), its counts and errors beneath."""
+    """`obs-scaling`: a heading per task (names are long), its counts and errors beneath."""
     shares = ", ".join(f"{v:.0%}" for v in r.explained)
     table = StackedTable(f"Observational scaling: models with < {train_below:.3g} FLOPs fitted, "
                          f"the rest forecast (components explain {shares})",
