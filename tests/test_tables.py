@@ -135,7 +135,7 @@ def test_help_shows_what_to_type_and_an_example(name):
     import typer
     from click.testing import CliRunner
 
-    from emergelab.cli import _plain_help, app
+    from emergelab.cli import app, plain_help as _plain_help
 
     command = typer.main.get_command(app)
     _plain_help(command)
