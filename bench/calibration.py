@@ -19,9 +19,9 @@ import time
 
 import numpy as np
 
-from emergelab.analysis.compare import compare_thresholds
-from emergelab.analysis.emergence import analyze_curves, build_curves
-from emergelab.analysis.planted import planted_pair, planted_table
+from emergelab.analysis.verdicts.compare import compare_thresholds
+from emergelab.analysis.verdicts.emergence import analyze_curves, build_curves
+from emergelab.planted import planted_pair, planted_table
 
 SPACINGS = (0.2, 0.3, 0.4, 0.5, 0.6)
 KINDS = ("jump", "gradual", "smooth", "flat", "inverse", "u_shaped", "mirage", "true_jump")

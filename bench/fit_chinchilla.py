@@ -25,8 +25,8 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import minimize
 
-from emergelab.analysis.chinchilla import PARAMS, HuberLSE, fit_chinchilla, start_grid, to_named
-from emergelab.analysis.lbfgs import minimize_batch
+from emergelab.analysis.laws.chinchilla import PARAMS, HuberLSE, fit_chinchilla, start_grid, to_named
+from emergelab.analysis.laws.lbfgs import minimize_batch
 
 DEFAULT_DATA = Path(__file__).resolve().parents[1] / "datasets" / "chinchilla_points.csv"
 

@@ -23,11 +23,11 @@ import numpy as np
 import pandas as pd
 
 from emergelab.analysis import analyze
-from emergelab.analysis.emergence import build_curves
-from emergelab.analysis.forecast import forecast_curve
-from emergelab.analysis.obs_scaling import observational_forecast
-from emergelab.analysis.planted import forecast_planted_power_tokens, planted_table
-from emergelab.analysis.predict_source import predict
+from emergelab.analysis.verdicts.emergence import build_curves
+from emergelab.analysis.forecasting.forecast import forecast_curve
+from emergelab.analysis.forecasting.obs_scaling import observational_forecast
+from emergelab.planted import forecast_planted_power_tokens, planted_table
+from emergelab.analysis.forecasting.predict_source import predict
 
 OBS = Path(__file__).resolve().parents[2] / "shared" / "data" / "obs_scaling"
 

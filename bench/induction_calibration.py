@@ -23,9 +23,9 @@ from collections import Counter
 
 import numpy as np
 
-from emergelab.analysis.emergence import analyze_curves, build_curves
-from emergelab.analysis.induction import induction_records
-from emergelab.analysis.planted import planted_recipe
+from emergelab.analysis.verdicts.emergence import analyze_curves, build_curves
+from emergelab.analysis.verdicts.induction import induction_records
+from emergelab.planted import planted_recipe
 
 
 def judge(df, **kw) -> str:

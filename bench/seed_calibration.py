@@ -24,9 +24,9 @@ import time
 
 import numpy as np
 
-from emergelab.analysis.compare import compare_thresholds
-from emergelab.analysis.emergence import analyze_curves, build_curves
-from emergelab.analysis.planted import planted_seeds
+from emergelab.analysis.verdicts.compare import compare_thresholds
+from emergelab.analysis.verdicts.emergence import analyze_curves, build_curves
+from emergelab.planted import planted_seeds
 
 
 def _covers(ci, truth) -> bool:

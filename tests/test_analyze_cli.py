@@ -3,7 +3,7 @@ import json
 import numpy as np
 import pytest
 
-from emergelab.analysis.planted import planted_table
+from emergelab.planted import planted_table
 
 from .conftest import run_cli
 

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from emergelab.analysis.compare import compare_thresholds
-from emergelab.analysis.emergence import analyze_curves, build_curves
-from emergelab.analysis.planted import planted_pair
+from emergelab.analysis.verdicts.compare import compare_thresholds
+from emergelab.analysis.verdicts.emergence import analyze_curves, build_curves
+from emergelab.planted import planted_pair
 
 SPACINGS = (0.2, 0.3, 0.4, 0.5, 0.6)
 N_PER_SPACING = 16

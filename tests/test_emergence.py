@@ -4,9 +4,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from emergelab.analysis.emergence import (analyze_curves, breakthroughness, build_curves,
+from emergelab.analysis.verdicts.emergence import (analyze_curves, breakthroughness, build_curves,
                                           linearity)
-from emergelab.analysis.planted import planted_table
+from emergelab.planted import planted_table
 
 SPACINGS = (0.2, 0.3, 0.4, 0.5, 0.6)  # decades between ladder members
 N_PER_SPACING = 24

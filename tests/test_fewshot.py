@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from emergelab.analysis.in_context import emerges_at, shot_gains
+from emergelab.analysis.verdicts.in_context import emerges_at, shot_gains
 from emergelab.config import RunConfig
 from emergelab.errors import UserError
 from emergelab.evaluate.external import tasks_from_specs

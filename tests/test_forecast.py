@@ -9,12 +9,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from emergelab.analysis.emergence import build_curves
-from emergelab.analysis.forecast import NO_SIGNAL, forecast_curve, mean_abs_error
-from emergelab.analysis.obs_scaling import impute_pca, observational_forecast
-from emergelab.analysis.planted import (forecast_planted_power_tokens, planted_power_tokens,
+from emergelab.analysis.verdicts.emergence import build_curves
+from emergelab.analysis.forecasting.forecast import NO_SIGNAL, forecast_curve, mean_abs_error
+from emergelab.analysis.forecasting.obs_scaling import impute_pca, observational_forecast
+from emergelab.planted import (forecast_planted_power_tokens, planted_power_tokens,
                                         planted_table)
-from emergelab.analysis.predict_source import predict
+from emergelab.analysis.forecasting.predict_source import predict
 from emergelab.errors import UserError
 
 from .conftest import run_cli

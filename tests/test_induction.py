@@ -8,9 +8,9 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from emergelab.analysis.emergence import analyze_curves, build_curves
-from emergelab.analysis.induction import classify_recipe, induction_records
-from emergelab.analysis.planted import planted_recipe
+from emergelab.analysis.verdicts.emergence import analyze_curves, build_curves
+from emergelab.analysis.verdicts.induction import classify_recipe, induction_records
+from emergelab.planted import planted_recipe
 from emergelab.config import parse_config
 from emergelab.data.mixture import Mixture
 from emergelab.data.recipes import ItemPool, study_components, study_mixture

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 import emergelab as el
-from emergelab.analysis.planted import planted_pair
+from emergelab.planted import planted_pair
 
 from .conftest import DATASETS, run_cli
 

@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from emergelab.analysis.compare import compare_thresholds
-from emergelab.analysis.emergence import analyze_curves, build_curves
+from emergelab.analysis.verdicts.compare import compare_thresholds
+from emergelab.analysis.verdicts.emergence import analyze_curves, build_curves
 from emergelab.data.mixture import encode_rows
 from emergelab.data.tokenizer import CharTokenizer
 from emergelab.errors import UserError

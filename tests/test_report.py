@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from emergelab.analysis.planted import planted_table
+from emergelab.planted import planted_table
 
 from .conftest import run_cli
 

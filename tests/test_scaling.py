@@ -8,11 +8,11 @@ import pandas as pd
 import pytest
 from scipy.optimize import rosen, rosen_der, rosen_hess
 
-from emergelab.analysis.chinchilla import HuberLSE, fit_chinchilla
-from emergelab.analysis.lbfgs import minimize_batch
-from emergelab.analysis.newton import newton_batch
-from emergelab.analysis.planner import loss_at, optimal_allocation, plan
-from emergelab.analysis.power_laws import bnsl_predict, fit_bnsl, fit_kaplan
+from emergelab.analysis.laws.chinchilla import HuberLSE, fit_chinchilla
+from emergelab.analysis.laws.lbfgs import minimize_batch
+from emergelab.analysis.laws.newton import newton_batch
+from emergelab.analysis.laws.planner import loss_at, optimal_allocation, plan
+from emergelab.analysis.laws.power_laws import bnsl_predict, fit_bnsl, fit_kaplan
 from emergelab.errors import UserError
 
 # Epoch AI's 95% intervals (Besiroglu et al. 2024, Table 1) for the 240 non-outlier points
@@ -55,7 +55,7 @@ def test_compute_optimal_tokens_per_parameter_at_chinchilla_budget(published_fit
 
 def test_shipped_default_fit_is_a_fresh_fit_of_the_points(chinchilla_points):
     shipped = json.loads(resources.files("emergelab").joinpath(
-        "analysis/chinchilla_default_fit.json").read_text())
+        "analysis/laws/chinchilla_default_fit.json").read_text())
     df = chinchilla_points
     fresh = fit_chinchilla(df.params, df.tokens, df.loss)
     for k, v in fresh.params.items():

@@ -1,4 +1,4 @@
-"""Thresholds of a recipe across training seeds: planted truths (analysis/seeds.py), compare with
+"""Thresholds of a recipe across training seeds: planted truths (analysis/verdicts/seeds.py), compare with
 seeds, and the input errors. bench/seed_calibration.py measures the same with more draws."""
 
 import json
@@ -10,10 +10,10 @@ import pandas as pd
 import pytest
 
 from emergelab.analysis import analyze
-from emergelab.analysis.compare import compare_thresholds
-from emergelab.analysis.emergence import analyze_curves, build_curves
-from emergelab.analysis.planted import planted_seeds
-from emergelab.analysis.seeds import small_sample_cut
+from emergelab.analysis.verdicts.compare import compare_thresholds
+from emergelab.analysis.verdicts.emergence import analyze_curves, build_curves
+from emergelab.planted import planted_seeds
+from emergelab.analysis.verdicts.seeds import small_sample_cut
 from emergelab.errors import UserError
 
 

@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from emergelab.analysis.emergence import analyze_curves, build_curves
-from emergelab.analysis.planted import planted_seeds, planted_table
+from emergelab.analysis.verdicts.emergence import analyze_curves, build_curves
+from emergelab.planted import planted_seeds, planted_table
 
 from .conftest import run_cli
 

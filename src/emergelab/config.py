@@ -55,7 +55,7 @@ class LadderConfig(Strict):
     head_dim: int = Field(16, ge=1)
     max_layers: int = Field(4, ge=1)
     # training seeds per size: thresholds and shifts become claims about the recipe, with
-    # intervals that hold seed-to-seed variation (analysis/seeds.py)
+    # intervals that hold seed-to-seed variation (analysis/verdicts/seeds.py)
     seeds: list[Annotated[int, Field(ge=0)]] = Field([0], min_length=1)
     # what a seed changes: initialisation and data order ("both"), or only one of them
     vary: Literal["both", "init", "data"] = "both"
@@ -166,7 +166,7 @@ class RunConfig(Strict):
     ladder: LadderConfig
     train: TrainConfig = TrainConfig()
     eval: EvalConfig = EvalConfig()
-    # set only in a recipe study's experiments (analysis/induction.py): the changes this run
+    # set only in a recipe study's experiments (analysis/verdicts/induction.py): the changes this run
     # makes to the mixture, and the transfer sets it is scored on
     recipe: RecipeConfig | None = None
     transfer: TransferConfig | None = None

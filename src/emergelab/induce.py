@@ -1,6 +1,6 @@
 """A recipe study end to end (`emergelab induce`): the base and every recipe trained on one ladder,
 seed set and step budget into DIR/<name>, every task scored in distribution and on its transfer
-sets, then each recipe judged against the base (analysis/induction.py).
+sets, then each recipe judged against the base (analysis/verdicts/induction.py).
 
 Each experiment is an ordinary run (its own config.toml, resumable, any backend), so a study
 resumes where it stopped, a finished study is only read, and adding a recipe to a study reuses
@@ -106,7 +106,7 @@ class Induction:
                 "tokens_vs_base": self.tokens, "seeds": self.seeds}
 
     def to_frame(self) -> pd.DataFrame:
-        from .analysis.induction import records_frame
+        from .analysis.verdicts.induction import records_frame
 
         return records_frame(self.records)
 
@@ -132,7 +132,7 @@ def read_induction(out: Path, metric: str = "exact_match",
                    seed_spread: float | None = None) -> Induction:
     """Judge every recipe of the study in out against its base."""
     from .analysis import analyze
-    from .analysis.induction import induction_records
+    from .analysis.verdicts.induction import induction_records
 
     out = Path(out)
     study = load_study(out)

@@ -29,10 +29,10 @@ from .errors import UserError
 if TYPE_CHECKING:
     import pandas as pd
 
-    from .analysis.analyze_source import Analysis
-    from .analysis.chinchilla import ChinchillaFit
-    from .analysis.power_laws import CurveFit
-    from .analysis.predict_source import Prediction
+    from .analysis.verdicts.analyze_source import Analysis
+    from .analysis.laws.chinchilla import ChinchillaFit
+    from .analysis.laws.power_laws import CurveFit
+    from .analysis.forecasting.predict_source import Prediction
 
 Source = Union[str, Path, "pd.DataFrame"]
 
@@ -62,7 +62,7 @@ class RunResult:
 
 @dataclass
 class Comparison:
-    """Threshold shifts of every task from recipe A to recipe B (analysis/compare.py): one
+    """Threshold shifts of every task from recipe A to recipe B (analysis/verdicts/compare.py): one
     record per matched curve; shift_decades < 0 means B reaches the common level earlier."""
 
     metric: str
@@ -109,9 +109,9 @@ def run(config, out: str | Path, seeds: int | None = None, backend: str = "local
 def analyze(source: Source, **options) -> "Analysis":
     """Classify every (family, task, variant, shots, metric) curve of source: emergence kind,
     threshold with its interval, width and the rule that decided. Options as
-    analysis.analyze_source.analyze (x, where, pool_families, backtest, hard_width, useful,
+    analysis.verdicts.analyze_source.analyze (x, where, pool_families, backtest, hard_width, useful,
     arms, ci_level)."""
-    from .analysis.analyze_source import analyze as analyze_source
+    from .analysis.verdicts.analyze_source import analyze as analyze_source
 
     return analyze_source(source, **options)
 
@@ -119,9 +119,9 @@ def analyze(source: Source, **options) -> "Analysis":
 def compare(a: Source, b: Source, metric: str = "exact_match", x: str | None = None,
             where: str | None = None, seed_spread: float | None = None) -> Comparison:
     """How many decades earlier or later each task emerges in b than in a, read at one common
-    level, with a seed-aware interval and a significance call (analysis/compare.py)."""
-    from .analysis.analyze_source import analyze as analyze_source
-    from .analysis.compare import compare_thresholds
+    level, with a seed-aware interval and a significance call (analysis/verdicts/compare.py)."""
+    from .analysis.verdicts.analyze_source import analyze as analyze_source
+    from .analysis.verdicts.compare import compare_thresholds
     from .evaluate.registry import spec
     from .sources import source_label
 
@@ -142,8 +142,8 @@ def compare(a: Source, b: Source, metric: str = "exact_match", x: str | None = N
 def predict(source: Source, **options) -> "Prediction":
     """Forecast every curve from its smaller members (train_below) or beyond the ladder (at);
     each forecast names its signal or says "no signal yet". Options as
-    analysis.predict_source.predict (x, where, train_below, at, signal, seed)."""
-    from .analysis.predict_source import predict as predict_source
+    analysis.forecasting.predict_source.predict (x, where, train_below, at, signal, seed)."""
+    from .analysis.forecasting.predict_source import predict as predict_source
 
     return predict_source(source, **options)
 
@@ -186,7 +186,7 @@ def fit_chinchilla(points: Source, where: str | None = None, bootstrap: int = 10
     """L(N, D) = E + A/N^alpha + B/D^beta (Hoffmann et al. Approach 3 as Epoch replicated it)
     on points with params, tokens and loss columns (or a run's checkpoints), with bootstrap
     intervals."""
-    from .analysis.chinchilla import fit_chinchilla as fit
+    from .analysis.laws.chinchilla import fit_chinchilla as fit
     from .sources import numeric_column, run_source
 
     df, y = fit_points(points, "params", "loss", where, checkpoints)
@@ -201,7 +201,7 @@ def fit_kaplan(points: Source, x: str, y: str = "loss", offset: bool = False,
                where: str | None = None, bootstrap: int = 1000, seed: int = 0,
                checkpoints: str = "final") -> "CurveFit":
     """L(x) = (x_c / x)^alpha (+ E with offset), Kaplan et al. 2020, with bootstrap intervals."""
-    from .analysis.power_laws import fit_kaplan as fit
+    from .analysis.laws.power_laws import fit_kaplan as fit
 
     df, y = fit_points(points, x, y, where, checkpoints)
     return fit(df[x].to_numpy(), df[y].to_numpy(), offset=offset, bootstrap=bootstrap, seed=seed)

@@ -128,11 +128,11 @@ def planted_power_tokens(rng: np.random.Generator, n_models: int = 10, n: int = 
 
 
 def forecast_planted_power_tokens(rng: np.random.Generator):
-    """One planted_power_tokens curve forecast (analysis/forecast.py) from the members whose
+    """One planted_power_tokens curve forecast (analysis/forecasting/forecast.py) from the members whose
     exact match is still below 0.1, as the tests and bench/forecast_backtests.py score it.
     Returns (forecast, truth)."""
-    from .emergence import build_curves
-    from .forecast import forecast_curve
+    from .analysis.verdicts.emergence import build_curves
+    from .analysis.forecasting.forecast import forecast_curve
 
     df, truth = planted_power_tokens(rng)
     cut = truth["x"][np.argmax(truth["em"] > 0.1)]

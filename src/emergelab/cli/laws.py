@@ -11,7 +11,7 @@ from ..errors import UserError
 from .common import app, console, fit_app, num, print_json, save_json
 
 
-DEFAULT_FIT = "analysis/chinchilla_default_fit.json"
+DEFAULT_FIT = "analysis/laws/chinchilla_default_fit.json"
 
 
 def _fit_table(title: str, fit_json: dict, note: str = "") -> None:
@@ -88,7 +88,7 @@ def fit_kaplan_cmd(
 
     Example: emergelab fit kaplan emergelab-demo --x params
     """
-    from ..analysis.power_laws import fit_kaplan
+    from ..analysis.laws.power_laws import fit_kaplan
 
     xs, ys, _ = _xy(source, where, x, y, checkpoints)
     fit = fit_kaplan(xs, ys, offset=offset, bootstrap=bootstrap, seed=seed).to_json()
@@ -111,7 +111,7 @@ def fit_bnsl_cmd(
 
     Example: emergelab fit bnsl results.csv --x params --y val_loss
     """
-    from ..analysis.power_laws import fit_bnsl
+    from ..analysis.laws.power_laws import fit_bnsl
 
     xs, ys, _ = _xy(source, where, x, y, checkpoints)
     fit = fit_bnsl(xs, ys, bootstrap=bootstrap, seed=seed).to_json()
@@ -133,7 +133,7 @@ def plan(compute: float = typer.Option(..., help="training compute C in FLOPs (C
 
     from rich.table import Table
 
-    from ..analysis.planner import plan as make_plan
+    from ..analysis.laws.planner import plan as make_plan
 
     if not compute > 0 or compute != compute or compute == float("inf"):
         raise UserError("--compute must be a positive number of FLOPs")

@@ -35,7 +35,7 @@ def compare(run_a: Path = typer.Argument(..., help="results of the first recipe 
     """
     from rich.table import Table
 
-    from ..analysis.compare import shift_text
+    from ..analysis.verdicts.compare import shift_text
     from ..library import compare as compare_runs
 
     if seed_spread is not None and not (seed_spread >= 0 and math.isfinite(seed_spread)):
@@ -188,7 +188,7 @@ def shots(source: Path = typer.Argument(..., help="results at two or more shot c
 
     from rich.table import Table
 
-    from ..analysis.in_context import emerges_at, shot_gains
+    from ..analysis.verdicts.in_context import emerges_at, shot_gains
     from ..render.plots import _task_label
 
     gains = shot_gains(source, where)
@@ -241,7 +241,7 @@ def predict(source: Path = typer.Argument(..., help="a run dir, a suite, or any 
 
     Example: emergelab predict emergelab-demo --train-below 30000
     """
-    from ..analysis.predict_source import predict as predict_source
+    from ..analysis.forecasting.predict_source import predict as predict_source
 
     at_values = None
     if at is not None:
@@ -284,7 +284,7 @@ def obs_scaling(base: Path = typer.Argument(..., help="standard benchmarks of ma
 
     Example: emergelab obs-scaling obs-base obs-emergent --train-below 8.4e22
     """
-    from ..analysis.obs_scaling import observational_forecast
+    from ..analysis.forecasting.obs_scaling import observational_forecast
 
     ensure_dir(plot)
     r = observational_forecast(base, target, train_below)

@@ -13,7 +13,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from ..analysis.compare import shift_text  # noqa: E402
+from ..analysis.verdicts.compare import shift_text  # noqa: E402
 from .plots import save_figure  # noqa: E402
 
 Z95 = 1.959964  # error bars: 95% normal intervals of each point

@@ -12,7 +12,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from ..analysis.forecast import LEVEL, Forecast  # noqa: E402
+from ..analysis.forecasting.forecast import LEVEL, Forecast  # noqa: E402
 from .curves import _slug  # noqa: E402
 from .plots import _task_label, save_figure  # noqa: E402
 

@@ -208,9 +208,9 @@ def _alerts(source: Path) -> list[dict]:
 
 
 def _shot_gains(source: Path, where: str | None = None) -> list[dict]:
-    """In-context learning (analysis/in_context.py) when the source holds two or more shot
+    """In-context learning (analysis/verdicts/in_context.py) when the source holds two or more shot
     counts: each model's gain over 0-shot at every k; empty otherwise."""
-    from ..analysis.in_context import shot_gains
+    from ..analysis.verdicts.in_context import shot_gains
 
     try:
         gains = shot_gains(source, where)
@@ -222,7 +222,7 @@ def _shot_gains(source: Path, where: str | None = None) -> list[dict]:
 
 def _comparisons(source: Path, a) -> list[dict]:
     """For a suite: every pair of experiments that share a task, read as `compare` reads them."""
-    from ..analysis.compare import compare_thresholds
+    from ..analysis.verdicts.compare import compare_thresholds
 
     runs = our_run_dirs(source) if source.is_dir() else []
     if len(runs) < 2:

@@ -141,7 +141,7 @@ def forecast_table(p, source, train_below) -> tuple[StackedTable, list[str]]:
     """`predict`'s table: a heading per curve; per metric a row with its signal and threshold,
     then a row per forecast point (at x: the forecast and its interval, the observed value marked
     '!' where it falls outside); a metric without a forecast says why under the table."""
-    from ..analysis.forecast import LEVEL
+    from ..analysis.forecasting.forecast import LEVEL
     from ..evaluate.registry import short_name
     from ..numbers import num
     from .plots import _task_label

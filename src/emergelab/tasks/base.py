@@ -59,7 +59,7 @@ class Task:
     # that end an answer besides the end token (a newline always does for one-line answers).
     max_new_tokens: int | None = None
     stop_sequences: tuple[str, ...] = ()
-    # Recipe studies (data/recipes.py, analysis/induction.py): the variant that writes worked
+    # Recipe studies (data/recipes.py, analysis/verdicts/induction.py): the variant that writes worked
     # examples of this skill ("ability seeds"), and the transfer sets this task offers beside its
     # in-distribution items (see transfer_task).
     worked_variant: str | None = None

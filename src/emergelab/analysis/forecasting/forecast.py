@@ -34,9 +34,9 @@ import numpy as np
 from scipy.optimize import least_squares
 from scipy.special import expit
 
-from ..errors import UserError
-from ..evaluate.registry import lookup
-from .emergence import Curve, _best_oriented, _oriented, _undo
+from ...errors import UserError
+from ...evaluate.registry import lookup
+from ..verdicts.emergence import Curve, _best_oriented, _oriented, _undo
 
 LEVEL = 0.90        # level of every forecast interval
 N_DRAWS = 4000      # parameter draws behind the intervals

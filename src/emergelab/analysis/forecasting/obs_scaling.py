@@ -26,7 +26,7 @@ import pandas as pd
 from scipy.optimize import least_squares
 from scipy.special import expit
 
-from ..errors import UserError
+from ...errors import UserError
 
 BENCHMARKS = ("MMLU", "ARC-C", "HellaSwag", "Winograd", "TruthfulQA", "GSM8K", "XWinograd",
               "HumanEval")
@@ -65,7 +65,7 @@ class ObsResult:
 
 
 def _read(path: Path, needed: tuple[str, ...]) -> pd.DataFrame:
-    from ..datasets import missing, resolve
+    from ...datasets import missing, resolve
 
     path = resolve(path)
     if not path.is_file():

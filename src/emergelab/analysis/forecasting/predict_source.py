@@ -1,6 +1,6 @@
 """`predict` as a library: forecast every curve of a results source from its smaller models.
 
-    from emergelab.analysis.predict_source import predict
+    from emergelab.analysis.forecasting.predict_source import predict
     p = predict("runs/demo", train_below=30_000)
     for f in p.forecasts:
         print(f.task, f.metric, f.signal, f.threshold, f.threshold_ci)
@@ -17,11 +17,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..errors import UserError
-from ..sources import our_run_dirs, run_source, source_label
-from ..store import has_table, query
-from .analyze_source import _declared, read_scaled_table
-from .emergence import Curve, build_curves
+from ...errors import UserError
+from ...sources import our_run_dirs, run_source, source_label
+from ...store import has_table, query
+from ..verdicts.analyze_source import _declared, read_scaled_table
+from ..verdicts.emergence import Curve, build_curves
 from .forecast import Forecast, forecast_curve
 
 

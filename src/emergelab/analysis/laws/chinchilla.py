@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from ..errors import UserError
+from ...errors import UserError
 from .lbfgs import minimize_batch
 from .newton import newton_batch
 
@@ -79,7 +79,7 @@ class HuberLSE:
         return h.sum(1).numpy()
 
     def with_hessian(self, theta: np.ndarray, idx: np.ndarray):
-        """Values, gradients and exact Hessians (K, 5, 5) (analysis/newton.py uses them)."""
+        """Values, gradients and exact Hessians (K, 5, 5) (analysis/laws/newton.py uses them)."""
         return self.evaluate(theta, idx, hessian=True)
 
     def evaluate(self, theta: np.ndarray, idx: np.ndarray, hessian: bool):
@@ -205,7 +205,7 @@ def fit_chinchilla(N, D, L, delta: float = 1e-3, bootstrap: int = 0, seed: int =
     """Fit from the full 4,500-start grid; `bootstrap` resamples of the points give intervals.
 
     Every start takes COARSE_ITERATIONS batched L-BFGS steps — enough to rank the basins — and the
-    POLISHED best are finished by batched Newton with the exact Hessian (analysis/newton.py), which
+    POLISHED best are finished by batched Newton with the exact Hessian (analysis/laws/newton.py), which
     needs a few dozen steps where L-BFGS needs hundreds on this kinked (Huber) objective. The
     bootstrap refits start from the distinct polished optima (at most boot_starts) and also run
     Newton: from a nearby optimum it converges in about ten steps."""

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.optimize import least_squares
 
-from ..errors import UserError
+from ...errors import UserError
 
 
 def params_frame(params: dict[str, float], ci: dict[str, list[float]]):

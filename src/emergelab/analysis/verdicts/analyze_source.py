@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..errors import UserError
-from ..sources import load_table, numeric_column, our_run_dirs, run_source, source_label
+from ...errors import UserError
+from ...sources import load_table, numeric_column, our_run_dirs, run_source, source_label
 from .emergence import HARD_WIDTH, USEFUL, Curve, analyze_curves, build_curves
 
 LOSS_AXES = ("val_loss", "loss")
@@ -59,7 +59,7 @@ class CurveResult:
     width_bound: str | None = None
     fit_width_decades: float | None = None
     smooth_under: list[str] | None = None
-    # training seeds (analysis/seeds.py): per size how many; "measured" when >= 2 seeds have a
+    # training seeds (analysis/verdicts/seeds.py): per size how many; "measured" when >= 2 seeds have a
     # curve (threshold_ci is then the recipe's population threshold, kind "seeds"), else
     # "not measured" (the interval covers evaluation noise only)
     seeds: list[dict] | None = None
@@ -98,7 +98,7 @@ class Analysis:
 def _declared(source: Path) -> tuple[dict[str, str], float | None]:
     """Ablation arms each of our runs under source declares (family -> column), and the interval
     level of their results (None when source holds none of our runs)."""
-    from ..config import load_config
+    from ...config import load_config
 
     arms, levels = {}, set()
     for run_dir, family in our_run_dirs(source):
@@ -212,10 +212,10 @@ def _seed_verdicts(df: pd.DataFrame, curves: list[Curve], rows: list[dict], x: s
 
 def _backtest(curves: list[Curve], rows: list[dict], df: pd.DataFrame, source: Path | None, x: str,
               k: int) -> None:
-    """Forecast each curve's k largest points from the rest (analysis/forecast.py, the same
+    """Forecast each curve's k largest points from the rest (analysis/forecasting/forecast.py, the same
     forecasts as `predict`) and record the mean absolute error and the signal used."""
-    from .forecast import NO_SIGNAL, mean_abs_error
-    from .predict_source import forecast_all
+    from ..forecasting.forecast import NO_SIGNAL, mean_abs_error
+    from ..forecasting.predict_source import forecast_all
 
     def cutoff(c):
         return float(np.sort(c.x)[-k]) if len(c.x) > k else float(c.x.min())

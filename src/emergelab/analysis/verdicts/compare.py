@@ -10,7 +10,7 @@ The shift is log10(x_B) - log10(x_A) in decades of scale, where x is where a cur
 the level (interpolated between members). A curve that never reaches it within its ladder is
 censored: the shift is then a bound ("at least" or "at most", from the largest model).
 
-The interval is a joint profile likelihood (analysis/threshold.py explains the single-curve
+The interval is a joint profile likelihood (analysis/verdicts/threshold.py explains the single-curve
 case): each run's profile chi-square of where it reaches the level, on one common grid, and the
 interval is every shift d for which some pair of locations (a, a + d) has a summed profile within
 chi2_1(0.95) of the best. A jump between two members is located only to its bracket in each run,
@@ -25,7 +25,7 @@ import math
 
 import numpy as np
 
-from ..errors import UserError
+from ...errors import UserError
 from .emergence import CONF, Curve, _oriented, _seed_curves, _undo, crossing
 from .seeds import shift_deviance
 from .threshold import best_level, chi2_cut, common_grid, crossing_profile, fit_logistic

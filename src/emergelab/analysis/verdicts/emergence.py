@@ -28,7 +28,7 @@ Every curve also gets `emergence`, one of three kinds of emergence:
 - None otherwise (flat, inverse, U-shaped, a rise that stays below the usefulness level).
 
 Each rising curve gets its threshold — where it crosses halfway between its lower level and its
-top — with a calibrated interval (analysis/threshold.py: profile likelihood under a logistic in
+top — with a calibrated interval (analysis/verdicts/threshold.py: profile likelihood under a logistic in
 log x, which puts a rise between two members anywhere in that bracket), the 10-90% width of the
 best logistic in decades, and BIG-bench's linearity and breakthroughness.
 
@@ -47,9 +47,9 @@ import numpy as np
 import pandas as pd
 from scipy.stats import chi2, norm
 
-from ..errors import UserError
-from ..numbers import num
-from ..evaluate.registry import is_continuous, is_discrete, lookup
+from ...errors import UserError
+from ...numbers import num
+from ...evaluate.registry import is_continuous, is_discrete, lookup
 from .threshold import best_level, crossing, crossing_interval, fit_logistic, halfway_levels
 
 GROUP_KEYS = ["family", "task", "variant", "shots"]
@@ -73,14 +73,14 @@ class Curve:
     higher_is_better: bool
     noise_source: str
     result: dict = field(default_factory=dict)
-    fit: object = None  # the logistic fit behind the threshold (analysis/threshold.py)
+    fit: object = None  # the logistic fit behind the threshold (analysis/verdicts/threshold.py)
     # a rising curve's shape: near its lower level first, then a logistic decisively better than
     # a log-linear trend (threshold_shape); a logistic decisively better and no wider than the
     # hard width, whatever the leading points (sharp)
     threshold_shape: bool = False
     sharp: bool = False
     # per training seed, where the table has a seed column: {seed: (x, y, se)} in the metric's
-    # own units (analysis/seeds.py); the curve's own x, y, se are then the mean over seeds
+    # own units (analysis/verdicts/seeds.py); the curve's own x, y, se are then the mean over seeds
     seed_points: dict = field(default_factory=dict)
     seed_curves: list | None = field(default=None, repr=False)  # fitted once (_seed_curves)
 
@@ -464,7 +464,7 @@ def _seed_summary(c: Curve) -> dict:
 
 
 def _seed_curves(c: Curve) -> list:
-    """Each seed's points on the curve's oriented scale (analysis/seeds.py), with its fit."""
+    """Each seed's points on the curve's oriented scale (analysis/verdicts/seeds.py), with its fit."""
     from .seeds import SeedCurve
 
     if c.seed_curves is not None:
@@ -486,7 +486,7 @@ def _seed_curves(c: Curve) -> list:
 def _population(c: Curve, lower: float, res: dict) -> None:
     """A multi-seed curve's threshold as the recipe's: where the mean over seeds crosses halfway
     from the lower level to the seeds' mean top, with the interval of the seed random-effects
-    profile (analysis/seeds.py); each seed's own threshold; the spread; per size, the share of
+    profile (analysis/verdicts/seeds.py); each seed's own threshold; the spread; per size, the share of
     seeds past the level (emergence probability)."""
     from .seeds import population_threshold, seed_threshold, wilson
 

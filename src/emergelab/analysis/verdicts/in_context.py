@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..errors import UserError
-from ..sources import load_table, source_label
+from ...errors import UserError
+from ...sources import load_table, source_label
 
 HEADLINES = ("exact_match", "multiple_choice_grade")
 Z95 = 1.959964
@@ -59,7 +59,7 @@ def _final(df: pd.DataFrame) -> pd.DataFrame:
 def _scored_metrics(df: pd.DataFrame) -> list[str]:
     """Our headline metrics where the table has them; else every all-or-nothing, higher-is-better
     metric it has (a harness's acc and acc_norm)."""
-    from ..evaluate.registry import lookup
+    from ...evaluate.registry import lookup
 
     present = set(df["metric"].dropna().astype(str))
     return [m for m in HEADLINES if m in present] or sorted(

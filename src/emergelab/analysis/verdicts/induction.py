@@ -5,7 +5,7 @@ Each recipe is compared with the base on every task, on each evaluation set: the
 items (in distribution) and the transfer sets no recipe trains on — fresh items from a disjoint
 generator stream (the GSM1k idea: Zhang et al. 2024 found models up to ~13 points worse on a fresh
 copy of GSM8K), the same items in a surface format the model reads, and a harder variant. The
-shift of each set is compare's (analysis/compare.py): where each run reaches one common level,
+shift of each set is compare's (analysis/verdicts/compare.py): where each run reaches one common level,
 with seed-to-seed variation integrated out when the runs have several seeds.
 
 The class of a recipe on a task, and the rule that decided it (`reason`):

@@ -10,7 +10,7 @@ which trains 10 seeds per size):
 
     seed s crosses the level at u_s = t0 + delta_s,   delta_s ~ N(0, tau^2),   t = log10 x
 
-Each seed's own evidence about u_s is its crossing profile (analysis/threshold.py: a bracket
+Each seed's own evidence about u_s is its crossing profile (analysis/verdicts/threshold.py: a bracket
 between two members when its jump is sharp, narrower where points lie on its rise), read as a
 likelihood l_s(u) = exp(-P_s(u) / 2). The population's likelihood of (t0, tau) is the product over
 seeds of l_s convolved with the normal; tau is integrated out with a flat prior (maximising over
