@@ -3,7 +3,8 @@
 Evaluation (which metrics a sample gets, how they are aggregated), analysis (direction, whether a
 metric is all-or-nothing per example, the mirage test, the usefulness level), compare, the
 importers and the read-out all look metrics up here; nothing matches metric names by substring.
-A new metric is one entry (lm-evaluation-harness's metric registry is the model).
+A new metric is one entry here, or one `register_metric(...)` call in the module that reports it
+(lm-evaluation-harness's metric registry is the model).
 
 Fields:
 - higher_is_better: the direction analysis orients every curve to.
@@ -157,6 +158,23 @@ TASK_SPECIFIC = ("icl_score", "stored_bits", "bits_per_param")
 PRODUCED = GENERATIVE + MULTIPLE_CHOICE + TASK_SPECIFIC  # what our evaluation can report
 # the metric a task is read by first: of generative tasks, of multiple-choice tasks
 HEADLINE = ("exact_match", "multiple_choice_grade")
+
+
+def register_metric(name: str, higher_is_better: bool, kind: Kind, unit: str = "example",
+                    best: float | None = None, baseline: str = "given",
+                    aggregation: str = "mean", description: str = "",
+                    short: str = "") -> MetricSpec:
+    """Register a metric that rows of a results table may carry (fields as above), so analysis
+    orients, classifies and normalises it; returns its entry. A name is registered once."""
+    if kind not in ("discrete", "continuous") or aggregation not in ("proportion", "mean"):
+        raise ValueError(f"metric {name!r}: kind is discrete or continuous, aggregation "
+                         "proportion or mean")
+    entry = MetricSpec(name, higher_is_better, kind, unit, best, baseline, aggregation,
+                       description, short or SHORT.get(name, ""))
+    if name in REGISTRY and REGISTRY[name] != entry:
+        raise ValueError(f"metric {name!r} is already registered differently")
+    REGISTRY[name] = entry
+    return entry
 
 
 def lookup(name: str) -> MetricSpec | None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from ..errors import UserError
 
-BACKENDS = ("local", "ray", "in-process")
 _LAZY = {"InProcess": "in_process", "LocalPool": "local_pool", "RayCluster": "ray_cluster",
          "LadderJob": "member"}
 
@@ -26,6 +25,38 @@ def __getattr__(name: str):
     raise AttributeError(name)
 
 
+def _ray(workers, threads, address, retries):
+    from .ray_cluster import RayCluster
+
+    return RayCluster(address, threads, 3 if retries is None else retries)
+
+
+def _in_process(workers, threads, address, retries):
+    from .in_process import InProcess
+
+    return InProcess(threads)
+
+
+def _local(workers, threads, address, retries):
+    from .local_pool import LocalPool
+
+    return LocalPool(workers, threads)
+
+
+# name -> factory(workers, threads, address, retries); a backend elsewhere joins with
+# register_backend (it then takes --threads; --workers, --address and --retries are the local
+# pool's and Ray's own)
+BACKENDS: dict = {"local": _local, "ray": _ray, "in-process": _in_process}
+
+
+def register_backend(name: str, factory) -> None:
+    """Make `--backend name` (and `emergelab.run(..., backend=name)`) build factory(threads=N):
+    an object with check() and run(job, order, report) as execute/in_process.py has them."""
+    if name in BACKENDS:
+        raise ValueError(f"backend {name!r} is registered already")
+    BACKENDS[name] = lambda workers, threads, address, retries: factory(threads=threads)
+
+
 def backend_named(name: str, workers: int | None = None, threads: int | None = None,
                   address: str | None = None, retries: int | None = None):
     """The backend the CLI's --backend names, with its options (each only where it means
@@ -38,17 +69,8 @@ def backend_named(name: str, workers: int | None = None, threads: int | None = N
         raise UserError(f"--workers is an option of the local backend (with --backend {name}, "
                         + ("Ray places members by their --threads CPUs)" if name == "ray"
                            else "members run one at a time)"))
-    if name == "ray":
-        from .ray_cluster import RayCluster
-
-        return RayCluster(address, threads, 3 if retries is None else retries)
-    if name == "in-process":
-        from .in_process import InProcess
-
-        return InProcess(threads)
-    from .local_pool import LocalPool
-
-    return LocalPool(workers, threads)
+    return BACKENDS[name](workers, threads, address, retries)
 
 
-__all__ = ["BACKENDS", "InProcess", "LadderJob", "LocalPool", "RayCluster", "backend_named"]
+__all__ = ["BACKENDS", "InProcess", "LadderJob", "LocalPool", "RayCluster", "backend_named",
+           "register_backend"]

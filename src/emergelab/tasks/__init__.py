@@ -1,19 +1,15 @@
-"""The task world: one module per family of skills, and a registry to build them by name."""
+"""The task world: one module per family of skills, each task registered by name where it is
+defined (tasks/registry.py)."""
 
 from __future__ import annotations
 
 from ..errors import UserError
-from .arithmetic import Add, Add1, Mul
 from .base import EVAL, TRAIN, Example, Task
-from .distractor import Distractor
-from .facts import Facts
-from .in_context import ICLMap, Repeat
-from .instructions import Instruct
-from .modular import ModAdd
-from .word_problems import WordProblem
+from .registry import REGISTRY, register_task
 
-REGISTRY: dict[str, type[Task]] = {cls.name: cls for cls in (
-    Add1, Add, Mul, Facts, WordProblem, ICLMap, Repeat, Instruct, Distractor, ModAdd)}
+# importing a module registers its tasks; `emergelab tasks` lists them in this order
+from . import arithmetic, facts, word_problems, in_context, instructions, distractor  # noqa: E402, F401, I001
+from . import modular  # noqa: E402, F401
 
 
 def build_task(name: str, variant: str | None = None, **options) -> Task:
@@ -29,4 +25,4 @@ def build_task(name: str, variant: str | None = None, **options) -> Task:
         raise UserError(str(err)) from None
 
 
-__all__ = ["Example", "Task", "TRAIN", "EVAL", "REGISTRY", "build_task"]
+__all__ = ["Example", "Task", "TRAIN", "EVAL", "REGISTRY", "build_task", "register_task"]

@@ -19,6 +19,7 @@ from __future__ import annotations
 import random
 
 from .base import EVAL, TRAIN, Example, Task, stable_fraction
+from .registry import register_task
 
 
 def _fmt(value: int, width: int, reverse: bool) -> str:
@@ -26,6 +27,7 @@ def _fmt(value: int, width: int, reverse: bool) -> str:
     return text[::-1] if reverse else text
 
 
+@register_task
 class Add1(Task):
     name = "add1"
     description = "single-digit addition, e.g. 3+5= -> 8"
@@ -71,6 +73,7 @@ class _MultiDigit(Task):
         raise NotImplementedError
 
 
+@register_task
 class Add(_MultiDigit):
     name = "add"
     variants = ("plain", "reversed", "scratchpad", "spaced")
@@ -109,6 +112,7 @@ class Add(_MultiDigit):
         return generated.rsplit("#", 1)[-1] if self.variant == "scratchpad" else generated
 
 
+@register_task
 class Mul(_MultiDigit):
     name = "mul"
     transfer_sets = ("fresh", "harder")

@@ -16,8 +16,10 @@ from __future__ import annotations
 import random
 
 from .base import Example, Task, stable_fraction
+from .registry import register_task
 
 
+@register_task
 class Distractor(Task):
     name = "distractor"
     description = "redefined modular addition: R:a+b= differs from the common P:a+b= on some pairs"

@@ -17,6 +17,7 @@ import math
 import random
 
 from .base import Example, Task
+from .registry import register_task
 
 CONSONANTS = "bdfgklmnprstvz"
 VOWELS = "aeiou"
@@ -29,6 +30,7 @@ def _word(rng: random.Random, syllables: int) -> str:
     return "".join(rng.choice(CONSONANTS) + rng.choice(VOWELS) for _ in range(syllables))
 
 
+@register_task
 class Facts(Task):
     name = "facts"
     description = "recall an attribute of an invented entity, e.g. 'Bokelu's pet:' -> owl"

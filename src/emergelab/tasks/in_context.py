@@ -30,8 +30,10 @@ import random
 import string
 
 from .base import Example, Task
+from .registry import register_task
 
 
+@register_task
 class Repeat(Task):
     """Random letters repeated with a random period: every token after the first period is a copy
     of the token one period back, which needs an induction head (find where the current token
@@ -71,6 +73,7 @@ class Repeat(Task):
         return string.ascii_letters
 
 
+@register_task
 class ICLMap(Task):
     name = "icl_map"
     description = "copy a novel key->value mapping shown in context, e.g. 'aQ bX aQ ?b' -> X"

@@ -13,6 +13,7 @@ from __future__ import annotations
 import random
 
 from .base import EVAL, Example, Task, stable_fraction
+from .registry import register_task
 
 LETTERS = "abcdefghij"
 OPS = {
@@ -24,6 +25,7 @@ OPS = {
 }
 
 
+@register_task
 class Instruct(Task):
     name = "instruct"
     variants = ("heldout", "seen")

@@ -17,10 +17,12 @@ import random
 import string
 
 from .base import EVAL, TRAIN, Example, Task
+from .registry import register_task
 
 SYMBOLS = string.digits + string.ascii_uppercase + string.ascii_lowercase
 
 
+@register_task
 class ModAdd(Task):
     name = "modadd"
     variants = ("test", "train")

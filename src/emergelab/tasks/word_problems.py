@@ -19,12 +19,14 @@ from __future__ import annotations
 import random
 
 from .base import EVAL, TRAIN, Example, Task, stable_fraction
+from .registry import register_task
 
 PEOPLE = [("Roger", "He", "he"), ("Maria", "She", "she"), ("Tom", "He", "he"), ("Ana", "She", "she"),
           ("Ravi", "He", "he"), ("Lena", "She", "she"), ("Omar", "He", "he"), ("Yuki", "She", "she")]
 THINGS = ["ball", "apple", "pen", "card", "shell", "coin"]
 
 
+@register_task
 class WordProblem(Task):
     name = "word_problem"
     variants = ("direct", "cot")

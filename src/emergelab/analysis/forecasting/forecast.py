@@ -8,7 +8,8 @@ second step of the loss route. Uncertainty: the Laplace approximation of (a, b) 
 the Jacobian, scaled up by the reduced chi-square when the points scatter more than their noise),
 drawn from a Student-t with n - 2 degrees of freedom; values and crossings are computed per draw.
 
-The signals a forecast can use (`SIGNALS`; `auto` tries them in this order):
+The signals a forecast can use (`SIGNALS`, a registry: `register_signal` adds one; `auto` tries
+them in this order):
 
 - "token_accuracy^L" (Schaeffer et al. 2023): for exact match of generated answers, the
   per-token accuracy p of the same outputs, whose above-chance share u = (p - c) / (1 - c) falls
@@ -41,7 +42,6 @@ from ..verdicts.emergence import Curve, _best_oriented, _oriented, _undo
 LEVEL = 0.90        # level of every forecast interval
 N_DRAWS = 4000      # parameter draws behind the intervals
 Z_MOVE = 3.0        # a signal moves when it improves by this many standard errors
-SIGNALS = ("token_accuracy^L", "val_loss", "metric")
 TOKEN_PARTNER = {"exact_match": "token_accuracy"}  # a discrete metric -> its per-token partner
 NO_SIGNAL = "no signal yet"
 HORIZON = 3.0       # decades past the largest training point: a crossing beyond is "open"
@@ -357,6 +357,67 @@ def _quantiles(v: np.ndarray):
     return (float(lo), float(hi)) if np.ndim(lo) == 0 else (lo, hi)
 
 
+@dataclass
+class SignalInput:
+    """What a signal may read: the curve, its training mask and oriented arrays, its lower level,
+    the other metrics of the same outputs, answer lengths, validation losses, the cutoff, and
+    the forecast's random generator."""
+
+    c: Curve
+    mask: np.ndarray
+    t: np.ndarray
+    y: np.ndarray
+    se: np.ndarray
+    lower: float
+    group: list[Curve]
+    lengths: np.ndarray | None
+    loss: np.ndarray | None
+    train_below: float | None
+    rng: np.random.Generator
+
+
+class NoInput(Exception):
+    """A signal cannot be read for this curve (its message says why)."""
+
+
+def _token_signal(ctx: SignalInput):
+    tok = next((g for g in ctx.group if g.metric == TOKEN_PARTNER.get(ctx.c.metric)), None)
+    if tok is None or ctx.lengths is None or not len(ctx.lengths):
+        raise NoInput("no per-token accuracy of the same outputs")
+    tmask = (tok.x < ctx.train_below if ctx.train_below is not None
+             else np.ones(len(tok.x), bool))
+    if tmask.sum() < 3:
+        raise NoInput("too few per-token accuracy points")
+    return _token_route(tok, tmask, ctx.lengths, ctx.rng), "per-token accuracy"
+
+
+def _loss_signal(ctx: SignalInput):
+    if ctx.loss is None or not np.isfinite(ctx.loss[ctx.mask]).sum() >= 3:
+        raise NoInput("no validation loss")
+    return (_loss_route(ctx.c, ctx.loss, ctx.mask, ctx.lower, ctx.rng),
+            f"{ctx.c.metric} against the loss")
+
+
+def _metric_signal(ctx: SignalInput):
+    m = ctx.mask
+    fit = fit_line(ctx.t[m], ctx.y[m], ctx.se[m], _metric_link(ctx.c, ctx.lower))
+    return _line_route("metric", fit, ctx.t[m], ctx.y[m], ctx.se[m], ctx.rng), ctx.c.metric
+
+
+# name -> signal(ctx) -> (route or None, what it read); `auto` tries them in this order
+SIGNALS: dict = {"token_accuracy^L": _token_signal, "val_loss": _loss_signal,
+                 "metric": _metric_signal}
+
+
+def register_signal(name: str, read) -> None:
+    """Add a forecast signal: read(SignalInput) returns (route, what it read) — a route as
+    _line_route builds one, whose `signal` names it — or raises NoInput(why). `auto` tries it
+    after the built-in ones."""
+    if name in SIGNALS or name == "auto":
+        raise ValueError(f"signal {name!r} is registered already")
+    SIGNALS[name] = read
+
+
 def forecast_curve(c: Curve, train_below: float | None, at: list[float] | None = None,
                    group: list[Curve] | None = None, lengths: np.ndarray | None = None,
                    loss: np.ndarray | None = None, signal: str = "auto",
@@ -379,32 +440,16 @@ def forecast_curve(c: Curve, train_below: float | None, at: list[float] | None =
         fc.note = f"{int(mask.sum())} points below the cutoff; a forecast needs 3"
         return fc
     lower = _lower(y[mask], b)
-    candidates = SIGNALS if signal == "auto" else (signal,)
+    ctx = SignalInput(c, mask, t, y, se, lower, group or [], lengths, loss, train_below, rng)
+    candidates = tuple(SIGNALS) if signal == "auto" else (signal,)
     route, why = None, []
     for name in candidates:
-        route = None
-        if name == "token_accuracy^L":
-            partner = TOKEN_PARTNER.get(c.metric)
-            tok = next((g for g in group or [] if g.metric == partner), None)
-            if tok is None or lengths is None or not len(lengths):
-                why.append("no per-token accuracy of the same outputs")
-                continue
-            tmask = tok.x < train_below if train_below is not None else np.ones(len(tok.x), bool)
-            if tmask.sum() < 3:
-                why.append("too few per-token accuracy points")
-                continue
-            route = _token_route(tok, tmask, lengths, rng)
-            what = "per-token accuracy"
-        elif name == "val_loss":
-            if loss is None or not np.isfinite(loss[mask]).sum() >= 3:
-                why.append("no validation loss")
-                continue
-            route = _loss_route(c, loss, mask, lower, rng)
-            what = f"{c.metric} against the loss"
-        else:
-            fit = fit_line(t[mask], y[mask], se[mask], _metric_link(c, lower))
-            route = _line_route("metric", fit, t[mask], y[mask], se[mask], rng)
-            what = c.metric
+        try:
+            route, what = SIGNALS[name](ctx)
+        except NoInput as missing:
+            why.append(str(missing))
+            route = None
+            continue
         if route is not None and route.z >= Z_MOVE:
             break
         why.append(f"{what} does not move")
