@@ -189,7 +189,7 @@ def shots(source: Path = typer.Argument(..., help="results at two or more shot c
     from rich.table import Table
 
     from ..analysis.verdicts.in_context import emerges_at, shot_gains
-    from ..render.plots import _task_label
+    from ..render.plots import task_label
 
     gains = shot_gains(source, where)
     if json_out:
@@ -205,7 +205,7 @@ def shots(source: Path = typer.Argument(..., help="results at two or more shot c
     lines = []
     for key, grp in groupby(gains, key=curve):
         grp = list(grp)
-        name = " ".join(str(v) for v in (key[0], _task_label(key[1], key[2]), key[3]) if v)
+        name = " ".join(str(v) for v in (key[0], task_label(key[1], key[2]), key[3]) if v)
         for g in sorted(grp, key=lambda g: g.params or 0):
             ci = f" [{g.gain_ci[0]:+.2f}, {g.gain_ci[1]:+.2f}]" if g.gain_ci else ""
             table.add_row(name, str(g.shots), g.model, num(g.params) if g.params else "",

@@ -16,7 +16,7 @@ import torch
 
 from ..data.tokenizer import BOS, EOS, PAD, SPECIALS, CharTokenizer
 from ..errors import UserError
-from ..train.checkpoint import _atomic_dir, list_checkpoints, load_checkpoint
+from ..train.checkpoint import atomic_dir, list_checkpoints, load_checkpoint
 
 # ours -> GPT-2's names inside transformer.h.<i>; True where Conv1D wants the transpose
 _BLOCK_MAP = {"ln1": ("ln_1", False), "attn.qkv": ("attn.c_attn", True),
@@ -102,7 +102,7 @@ def export_hf(checkpoint: Path, out_dir: Path) -> Path:
             (tmp / "emergelab.json").write_text(json.dumps({"source": str(step_dir), **info},
                                                            indent=2, default=str))
 
-        _atomic_dir(out_dir, write)
+        atomic_dir(out_dir, write)
     except OSError as err:
         raise UserError(f"cannot write {out_dir}: {err.strerror}") from None
     return step_dir

@@ -14,7 +14,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from ..analysis.forecasting.forecast import LEVEL, Forecast  # noqa: E402
 from .curves import _slug  # noqa: E402
-from .plots import _task_label, save_figure  # noqa: E402
+from .plots import task_label, save_figure  # noqa: E402
 
 
 def plot_forecasts(forecasts: list[Forecast], out_dir: Path) -> list[Path]:
@@ -51,7 +51,7 @@ def plot_forecasts(forecasts: list[Forecast], out_dir: Path) -> list[Path]:
         ax.set_xlabel(f.x)
         ax.set_ylabel(f.metric)
         k = f.keys
-        label = " ".join(str(v) for v in (k["family"], _task_label(k["task"], k["variant"]))
+        label = " ".join(str(v) for v in (k["family"], task_label(k["task"], k["variant"]))
                          if v is not None)
         ax.set_title(f"{label}: {f.metric}", fontsize=9)
         ax.legend(fontsize=7, loc="best")

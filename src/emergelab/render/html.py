@@ -26,7 +26,7 @@ from ..errors import UserError
 from ..evaluate.registry import REGISTRY
 from ..sources import load_table, our_run_dirs, run_source, source_label
 from ..store import write_atomic
-from .plots import CURVE_METRICS, _task_label, normalised
+from .plots import CURVE_METRICS, task_label, normalised
 
 EXAMPLES_PER_TASK = 20
 PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
@@ -95,7 +95,7 @@ def _panels(df: pd.DataFrame, x: str, verdicts) -> list[dict]:
         family, task, variant, shots = key
         panel = {"id": i, "family": _clean(family), "task": str(task),
                  "variant": _clean(variant), "shots": _clean(shots),
-                 "label": " ".join(str(v) for v in (family, _task_label(task, variant)) if v)
+                 "label": " ".join(str(v) for v in (family, task_label(task, variant)) if v)
                  + (f" ({shots:g}-shot)" if isinstance(shots, (int, float)) and shots else ""),
                  "size": {}, "steps": {}, "verdict": {}, "seeds": {}}
         for metric, gm in g.groupby("metric"):
@@ -174,7 +174,7 @@ def _examples(source: Path, df: pd.DataFrame, x: str) -> dict[str, list[dict]]:
         samples = samples[samples["example_id"] < EXAMPLES_PER_TASK]
         for (task_name, variant, shots), g in samples.groupby(["task", "variant", "shots"]):
             task = tasks.get((task_name, variant))
-            label = " ".join(str(v) for v in (family, _task_label(task_name, variant)) if v)
+            label = " ".join(str(v) for v in (family, task_label(task_name, variant)) if v)
             if shots:
                 label += f" ({shots:g}-shot)"
             items = []

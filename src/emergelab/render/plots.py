@@ -40,7 +40,7 @@ def normalised(df: pd.DataFrame) -> pd.Series:
     return (df["value"] - df["baseline"]) / (best - df["baseline"])
 
 
-def _task_label(task, variant, shots=None) -> str:
+def task_label(task, variant, shots=None) -> str:
     label = str(task) if variant in ("plain", None) else f"{task}/{variant}"
     try:
         return label + (f" {int(shots)}-shot" if shots and shots == shots else "")
@@ -110,7 +110,7 @@ def plot_size_curves(results: pd.DataFrame, path: Path, verdicts=None) -> Path:
         ax.set_xscale("log")
         ax.axhline(0, color="grey", lw=0.8, ls=":")
         _ylim(ax, sub.norm)
-        ax.set_title(_task_label(task, variant))
+        ax.set_title(task_label(task, variant))
         ax.set_xlabel("non-embedding parameters")
         ax.legend(fontsize=7, loc="best")
     axes[0][0].set_ylabel("normalised score (0 = chance, 1 = perfect)")
@@ -170,7 +170,7 @@ def plot_step_curves(results: pd.DataFrame, path: Path, metric: str = "headline"
         ax.set_xscale("symlog", linthresh=1)
         if not raw:
             _ylim(ax, df.norm)
-        ax.set_title(_task_label(task, variant))
+        ax.set_title(task_label(task, variant))
         ax.set_xlabel("training step")
     label = "exact match / MC grade" if metric == "headline" else metric
     axes[0][0].set_ylabel(f"{label}" + ("" if raw else " (normalised)"))
@@ -217,7 +217,7 @@ def plot_depth_curves(results: pd.DataFrame, path: Path) -> Path:
             ax.axhline(sub["baseline"].mean(), color="grey", lw=0.8, ls=":", label="baseline")
         ax.set_xscale("log")
         ax.set_ylim(-0.02, 1.02)
-        ax.set_title(_task_label(task, variant))
+        ax.set_title(task_label(task, variant))
         ax.set_xlabel("non-embedding parameters")
         ax.legend(fontsize=8, loc="best")
     axes[0][0].set_ylabel("exact match / MC grade")

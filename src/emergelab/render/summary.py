@@ -8,13 +8,13 @@ from rich.table import Table
 
 from ..evaluate.registry import HEADLINE
 from ..numbers import num
-from .plots import _task_label, fold_shots, normalised
+from .plots import task_label, fold_shots, normalised
 
 
 def final_curves(results: pd.DataFrame, metric: str) -> pd.DataFrame:
     """task x params_nonembed -> metric value at the final checkpoint, averaged over seeds."""
     df = fold_shots(results[results["final_checkpoint"] & (results["metric"] == metric)])
-    df = df.assign(label=[_task_label(t, v) for t, v in zip(df["task"], df["variant"])])
+    df = df.assign(label=[task_label(t, v) for t, v in zip(df["task"], df["variant"])])
     return df.pivot_table(index="params_nonembed", columns="label", values="value", aggfunc="mean")
 
 
@@ -54,7 +54,7 @@ def findings(results: pd.DataFrame, verdicts) -> list[str]:
     for r in verdicts:
         if r.metric != "exact_match" or r.x != "params_nonembed":
             continue
-        label = _task_label(r.task, r.variant, getattr(r, "shots", None))
+        label = task_label(r.task, r.variant, getattr(r, "shots", None))
         text = f"{label}: {r.emergence + ' emergence' if r.emergence else r.classification}"
         if r.reason:  # the rule that decided it, with the width it read
             text += f" ({r.reason})"
@@ -97,7 +97,7 @@ def eval_table(results: pd.DataFrame) -> Table:
     """One row per model, one column per task: the headline metric (exact match, or the
     multiple-choice grade) with its interval."""
     headline = results[results["metric"].isin(HEADLINE)]
-    headline = headline.assign(label=[_task_label(t, v, k) for t, v, k in
+    headline = headline.assign(label=[task_label(t, v, k) for t, v, k in
                                       zip(headline["task"], headline["variant"],
                                           headline.get("shots", [0] * len(headline)))])
     table = Table(title="Exact match / multiple-choice grade [95% interval]")

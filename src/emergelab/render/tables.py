@@ -87,9 +87,9 @@ def threshold_text(r) -> str:
 
 
 def curve_heading(r) -> str:
-    from .plots import _task_label
+    from .plots import task_label
 
-    head = " ".join(str(v) for v in (r.family, _task_label(r.task, r.variant)) if v)
+    head = " ".join(str(v) for v in (r.family, task_label(r.task, r.variant)) if v)
     if r.shots:
         head += f" {r.shots:g}-shot"
     if r.seed_variance == "measured":
@@ -144,7 +144,7 @@ def forecast_table(p, source, train_below) -> tuple[StackedTable, list[str]]:
     from ..analysis.forecasting.forecast import LEVEL
     from ..evaluate.registry import short_name
     from ..numbers import num
-    from .plots import _task_label
+    from .plots import task_label
 
     pct = f"{LEVEL:.0%}"
     cut = f", fitted below {num(train_below)}" if train_below is not None else ""
@@ -155,7 +155,7 @@ def forecast_table(p, source, train_below) -> tuple[StackedTable, list[str]]:
     shortened, outside, reasons = {}, 0, []
     for f in p.forecasts:
         k = f.keys
-        head = " ".join(str(v) for v in (k.get("family"), _task_label(k.get("task"),
+        head = " ".join(str(v) for v in (k.get("family"), task_label(k.get("task"),
                                                                         k.get("variant"))) if v)
         if k.get("shots"):
             head += f" {k['shots']:g}-shot"

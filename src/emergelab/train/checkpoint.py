@@ -21,7 +21,7 @@ from ..errors import UserError
 from ..models.gpt import GPT, GPTConfig
 
 
-def _atomic_dir(final: Path, write) -> None:
+def atomic_dir(final: Path, write) -> None:
     """Write a directory under a temporary name, then swap it into place."""
     tmp = final.with_name(f".tmp-{final.name}-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
@@ -45,7 +45,7 @@ def save_checkpoint(model: GPT, path: Path, meta: dict) -> None:
         save_file(_state(model), tmp / "model.safetensors")
         (tmp / "config.json").write_text(json.dumps({"model": model.cfg.to_dict(), **meta}, indent=2))
 
-    _atomic_dir(path, write)
+    atomic_dir(path, write)
 
 
 def load_checkpoint(path: Path) -> tuple[GPT, dict]:
@@ -81,7 +81,7 @@ def save_train_state(model: GPT, opt: torch.optim.Optimizer, path: Path, meta: d
         save_file(tensors, tmp / "optimizer.safetensors")
         (tmp / "state.json").write_text(json.dumps({"param_groups": sd["param_groups"], **meta}))
 
-    _atomic_dir(path, write)
+    atomic_dir(path, write)
 
 
 def load_train_state(model: GPT, opt: torch.optim.Optimizer, path: Path) -> dict | None:

@@ -37,7 +37,7 @@ from scipy.special import expit
 
 from ...errors import UserError
 from ...evaluate.registry import lookup
-from ..verdicts.emergence import Curve, _best_oriented, _oriented, _undo
+from ..verdicts.emergence import Curve, best_oriented, oriented, undo
 
 LEVEL = 0.90        # level of every forecast interval
 N_DRAWS = 4000      # parameter draws behind the intervals
@@ -193,7 +193,7 @@ class Route:
 
 
 def _curve_arrays(c: Curve):
-    y, se, b = _oriented(c)
+    y, se, b = oriented(c)
     return np.log10(c.x), y, se, b
 
 
@@ -202,7 +202,7 @@ def _lower(y_train: np.ndarray, baseline: float | None) -> float:
 
 
 def _metric_link(c: Curve, lower: float) -> Link:
-    best = _best_oriented(c)
+    best = best_oriented(c)
     if best is not None and best > lower:
         return Link("logit", lower, best)
     return Link("identity")
@@ -467,7 +467,7 @@ def forecast_curve(c: Curve, train_below: float | None, at: list[float] | None =
     if not xs and not extra:
         extra = [float(c.x.max() * 10)]
     noise_rng = np.random.default_rng(seed + 1)
-    best = _best_oriented(c)
+    best = best_oriented(c)
     floor = 0.0 if (lookup(c.metric) is not None and c.higher_is_better
                     and lookup(c.metric).aggregation == "proportion") else -np.inf
     for xi, yi, si in xs:
@@ -516,7 +516,7 @@ def forecast_curve(c: Curve, train_below: float | None, at: list[float] | None =
 
 def _own(c: Curve, v: float) -> float:
     """An oriented value back in the metric's units."""
-    return float(_undo(c, float(v)))
+    return float(undo(c, float(v)))
 
 
 def _own_pair(c: Curve, lo: float, hi: float) -> list[float]:

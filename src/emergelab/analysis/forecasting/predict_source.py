@@ -20,7 +20,7 @@ import pandas as pd
 from ...errors import UserError
 from ...sources import our_run_dirs, run_source, source_label
 from ...store import has_table, query
-from ..verdicts.analyze_source import _declared, read_scaled_table
+from ..verdicts.analyze_source import declared_arms, read_scaled_table
 from ..verdicts.emergence import Curve, build_curves
 from .forecast import Forecast, forecast_curve
 
@@ -88,7 +88,7 @@ def predict(source: str | Path | pd.DataFrame, x: str | None = None, where: str 
         raise UserError("`train_below` must be a positive value of the scale column")
     if at is not None and not all(v > 0 for v in at):
         raise UserError(f"`at` values must be positive (got {', '.join(f'{v:g}' for v in at)})")
-    declared, run_level = _declared(run_dir) if run_dir else ({}, None)
+    declared, run_level = declared_arms(run_dir) if run_dir else ({}, None)
     curves = build_curves(df[df[x].notna()], x, arms=declared, ci_level=run_level or 0.95)
     if not curves:
         raise UserError(f"{name}: no curve has positive {x} values")

@@ -95,7 +95,7 @@ class Analysis:
         return pd.DataFrame(self.to_json(), columns=list(CurveResult.__dataclass_fields__))
 
 
-def _declared(source: Path) -> tuple[dict[str, str], float | None]:
+def declared_arms(source: Path) -> tuple[dict[str, str], float | None]:
     """Ablation arms each of our runs under source declares (family -> column), and the interval
     level of their results (None when source holds none of our runs)."""
     from ...config import load_config
@@ -154,7 +154,7 @@ def analyze(source: str | Path | pd.DataFrame, x: str | None = None, where: str 
         if bad:
             notes.append(f"{bad} rows have {x} <= 0 and are left out (a log scale needs "
                          "positive sizes)")
-    declared, run_level = _declared(run_dir) if run_dir else ({}, None)
+    declared, run_level = declared_arms(run_dir) if run_dir else ({}, None)
     if arms is not None:
         if arms not in df.columns:
             raise UserError(f"{name}: `arms` column {arms!r} is not in the table")

@@ -26,7 +26,7 @@ import math
 import numpy as np
 
 from ...errors import UserError
-from .emergence import CONF, Curve, _oriented, _seed_curves, _undo, crossing
+from .emergence import CONF, Curve, crossing, oriented, seed_curves, undo
 from .seeds import shift_deviance
 from .threshold import best_level, chi2_cut, common_grid, crossing_profile, fit_logistic
 
@@ -70,7 +70,7 @@ def _shift_interval(total: np.ndarray, grid: np.ndarray) -> tuple[float, float]:
 def _seed_profiles(c: Curve, fit, level: float, grid: np.ndarray) -> np.ndarray:
     """Each seed's crossing profile of `level` (one row for a single-seed curve)."""
     if c.multi_seed:
-        return np.stack([crossing_profile(s.fitted(), level, grid) for s in _seed_curves(c)])
+        return np.stack([crossing_profile(s.fitted(), level, grid) for s in seed_curves(c)])
     return crossing_profile(fit, level, grid)[None, :]
 
 
@@ -92,7 +92,7 @@ def _joint_deviance(ca: Curve, cb: Curve, fa, fb, level: float, grid: np.ndarray
 def _at_level(ca: Curve, cb: Curve, seed_spread: float | None = None) -> dict:
     """Where each curve first reaches the pair's common level (log10 x; NaN where a curve never
     gets there), and the joint interval of the shift."""
-    (ya, sa, ba), (yb, sb, bb) = _oriented(ca), _oriented(cb)
+    (ya, sa, ba), (yb, sb, bb) = oriented(ca), oriented(cb)
     ta, tb = np.log10(ca.x), np.log10(cb.x)
     fa, fb = fit_logistic(ta, ya, sa), fit_logistic(tb, yb, sb)
     bases = [b for b in (ba, bb) if b is not None]
@@ -141,7 +141,7 @@ def compare_thresholds(curves_a: list[Curve], curves_b: list[Curve],
                    # each curve's own threshold (its own midpoint), as `analyze` reports it
                    "threshold_a": ca.result.get("threshold"),
                    "threshold_b": cb.result.get("threshold"),
-                   "level": float(_undo(ca, m["level"])),
+                   "level": float(undo(ca, m["level"])),
                    "x_at_level_a": float(10 ** m["xa"]) if reached_a else None,
                    "x_at_level_b": float(10 ** m["xb"]) if reached_b else None,
                    "largest_a": float(10 ** m["top_a"]), "largest_b": float(10 ** m["top_b"]),

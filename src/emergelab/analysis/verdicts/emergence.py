@@ -82,7 +82,7 @@ class Curve:
     # per training seed, where the table has a seed column: {seed: (x, y, se)} in the metric's
     # own units (analysis/verdicts/seeds.py); the curve's own x, y, se are then the mean over seeds
     seed_points: dict = field(default_factory=dict)
-    seed_curves: list | None = field(default=None, repr=False)  # fitted once (_seed_curves)
+    seed_curves: list | None = field(default=None, repr=False)  # fitted once (seed_curves)
 
     @property
     def multi_seed(self) -> bool:
@@ -260,7 +260,7 @@ def _orient(kind: str, y):
     return -y if kind == "negate" else y
 
 
-def _oriented(c: Curve) -> tuple[np.ndarray, np.ndarray, float | None]:
+def oriented(c: Curve) -> tuple[np.ndarray, np.ndarray, float | None]:
     """y, se and baseline transformed so that higher is better."""
     kind = _orientation(c)
     y, se, b = c.y.astype(float), c.se.astype(float), c.baseline
@@ -304,7 +304,7 @@ def _crossing1(t: np.ndarray, y: np.ndarray, level: float) -> float:
     return float(crossing(t, y[None], np.array([level]))[0])
 
 
-def _best_oriented(c: Curve) -> float | None:
+def best_oriented(c: Curve) -> float | None:
     """The metric's best possible value on the oriented scale, from the registry."""
     entry = lookup(c.metric)
     if entry is None or entry.best is None:
@@ -331,7 +331,7 @@ def _rise(c: Curve, t, y, se, lower: float, res: dict) -> None:
 
 def classify(c: Curve, hard_width: float = HARD_WIDTH, useful: float = USEFUL) -> dict:
     t = np.log10(c.x)
-    y, se, b = _oriented(c)
+    y, se, b = oriented(c)
     n = len(t)
     res = {"classification": "insufficient", "emergence": None, "threshold": None,
            "threshold_ci": None, "threshold_ci_kind": None, "width_decades": None,
@@ -388,9 +388,9 @@ def classify(c: Curve, hard_width: float = HARD_WIDTH, useful: float = USEFUL) -
         res["classification"] = "emergent" if c.threshold_shape and c.sharp else "smooth"
         _measured_width(res)
         res["why"], res["reason"] = _rise_reason(c, res, decisive, width, hard_width, lead, n)
-        best = _best_oriented(c)
+        best = best_oriented(c)
         if best is not None and best > lower:
-            res["useful_level"] = float(_undo(c, lower + useful * (best - lower)))
+            res["useful_level"] = float(undo(c, lower + useful * (best - lower)))
             at = _crossing1(t, y, lower + useful * (best - lower))
             res["useful_at"] = float(10**at) if np.isfinite(at) else None
     else:
@@ -463,7 +463,7 @@ def _seed_summary(c: Curve) -> dict:
             "emergence_probability": None}
 
 
-def _seed_curves(c: Curve) -> list:
+def seed_curves(c: Curve) -> list:
     """Each seed's points on the curve's oriented scale (analysis/verdicts/seeds.py), with its fit."""
     from .seeds import SeedCurve
 
@@ -490,7 +490,7 @@ def _population(c: Curve, lower: float, res: dict) -> None:
     seeds past the level (emergence probability)."""
     from .seeds import population_threshold, seed_threshold, wilson
 
-    seeds = _seed_curves(c)
+    seeds = seed_curves(c)
     t = np.log10(c.x)
     level = (lower + float(np.mean([s.top() for s in seeds]))) / 2
     est = _crossing1(t, _orient(_orientation(c), c.y.astype(float)), level)
@@ -520,7 +520,7 @@ def _population(c: Curve, lower: float, res: dict) -> None:
     res["emergence_probability"] = prob
 
 
-def _undo(c: Curve, v: float) -> float:
+def undo(c: Curve, v: float) -> float:
     """A level on the oriented scale back in the metric's own units."""
     kind = _orientation(c)
     return 10 ** (-v) if kind == "neglog10" else (-v if kind == "negate" else v)
