@@ -18,7 +18,7 @@ from emergelab.config import load_preset
 from emergelab.data.mixture import Mixture
 from emergelab.experiment import block_size_for, build_eval_tasks, ladder_members
 from emergelab.train.loop import train_member
-from emergelab.train.monitor import CapabilityMonitor, ProbeConfig
+from emergelab.evaluate.monitor import CapabilityMonitor, ProbeConfig
 
 
 def main() -> None:

@@ -3,7 +3,7 @@ model_id, and each experiment's first crossing must alert."""
 
 from emergelab.data.tokenizer import CharTokenizer
 from emergelab.models.gpt import GPT, GPTConfig
-from emergelab.train.monitor import CapabilityMonitor, ProbeConfig
+from emergelab.evaluate.monitor import CapabilityMonitor, ProbeConfig
 
 
 def test_alerts_are_kept_per_experiment(tmp_path):

@@ -58,11 +58,11 @@ def prepare_out_dir(out: Path, cfg: RunConfig | SuiteConfig) -> None:
 def run(cfg: RunConfig, out: Path, quiet: bool = False, console: Console | None = None,
         monitor=None, backend=None, device: str | None = None) -> Path:
     """Train and evaluate the whole ladder of cfg into out; returns out. monitor: a
-    CapabilityMonitor watching every member's training (train/monitor.py). backend: how members
+    CapabilityMonitor watching every member's training (evaluate/monitor.py). backend: how members
     run (execute/: LocalPool by default, RayCluster, InProcess). device: where they train and are
     evaluated (device.py; auto: CUDA when present). Results depend on the threads per member and
     the device, never on the backend."""
-    from .train.monitor import StoppedOnAlert
+    from .evaluate.monitor import StoppedOnAlert
 
     out = Path(out).resolve()  # workers elsewhere (processes, Ray nodes) see the same path
     backend = backend or LocalPool()
@@ -162,7 +162,7 @@ def run_any(cfg: RunConfig | SuiteConfig, out: Path, quiet: bool = False,
     check_out_dir(out, cfg)  # before the lock creates anything
     monitor = None
     if probes:
-        from .train.monitor import CapabilityMonitor
+        from .evaluate.monitor import CapabilityMonitor
 
         monitor = CapabilityMonitor(probes, out / "monitor.jsonl", stop_on_alert,  # validates
                                     seed=getattr(cfg, "seed", 0))

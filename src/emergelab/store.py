@@ -7,6 +7,8 @@ and a retried writer never adds a second one.
 
 from __future__ import annotations
 
+import json
+
 import os
 import socket
 from pathlib import Path
@@ -100,3 +102,16 @@ def read_results(run_dir: Path) -> pd.DataFrame:
 def read_samples(run_dir: Path) -> pd.DataFrame:
     return query(run_dir, "SELECT * FROM samples", table="samples")
 
+
+def monitor_events(log_path: Path) -> list[dict]:
+    """The events of a monitor.jsonl (none when there is no log); a line cut by a kill is
+    skipped."""
+    if not log_path.exists():
+        return []
+    events = []
+    for line in log_path.read_text().splitlines():
+        try:
+            events.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return events

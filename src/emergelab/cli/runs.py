@@ -28,7 +28,7 @@ def _run_and_report(cfg, out: Path, quiet: bool, probes=None, stop_on_alert: boo
     from ..render.plots import write_plots
     from ..render.summary import findings, results_table
     from ..store import read_results
-    from ..train.monitor import StoppedOnAlert
+    from ..evaluate.monitor import StoppedOnAlert
 
     try:
         dirs = run_any(cfg, out, quiet=quiet, console=err_console, probes=probes,
@@ -96,7 +96,7 @@ def run_cmd(out: Path = typer.Option(..., help="run directory (resumes if it hol
     Example: emergelab run --preset quick --seeds 3 --out runs/quick3
     """
     from ..config import load_config, load_preset, with_seeds
-    from ..train.monitor import load_probes
+    from ..evaluate.monitor import load_probes
 
     if (preset is None) == (config is None):
         raise UserError("give exactly one of --preset or --config")

@@ -198,7 +198,7 @@ def _examples(source: Path, df: pd.DataFrame, x: str) -> dict[str, list[dict]]:
 
 
 def _alerts(source: Path) -> list[dict]:
-    from ..train.monitor import monitor_events
+    from ..store import monitor_events
 
     if not source.is_dir():
         return []

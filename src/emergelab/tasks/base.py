@@ -161,7 +161,7 @@ class Task:
         end token, character by character (a total that does not depend on the tokenizer; its
         per-token mean divides by the target's tokens). Monte Carlo over the examples, seeded.
         """
-        from ..evaluate.metrics import levenshtein
+        from rapidfuzz.distance import Levenshtein  # the tasks know no evaluator
 
         tokenize = tokenize or list
         rng = random.Random(f"baseline|{self.id}|{seed}")
@@ -175,7 +175,7 @@ class Task:
             for i, j in enumerate(perm):
                 guess_t, true_t = targets[j], targets[i]
                 em += self.normalize(answers[j]) == self.normalize(answers[i])
-                d = levenshtein(guess_t, true_t)
+                d = Levenshtein.distance(guess_t, true_t)
                 ed += d
                 edn += d / max(1, len(true_t))
                 acc += sum(a == b for a, b in zip(guess_t, true_t)) / max(1, len(true_t))

@@ -29,6 +29,7 @@ from pydantic import Field, ValidationError
 
 from ..config import Strict, _first_error
 from ..errors import UserError
+from ..store import monitor_events
 
 
 class ProbeConfig(Strict):
@@ -73,25 +74,11 @@ def print_alert(message: str) -> None:
     Console(stderr=True).print(f"[bold red]{message}[/bold red]", highlight=False)
 
 
-def monitor_events(log_path: Path) -> list[dict]:
-    """The events of a monitor.jsonl (none when there is no log); a line cut by a kill is
-    skipped."""
-    if not log_path.exists():
-        return []
-    events = []
-    for line in log_path.read_text().splitlines():
-        try:
-            events.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
-    return events
-
-
 class CapabilityMonitor:
     def __init__(self, probes: list[ProbeConfig], log_path: Path, stop_on_alert: bool = False,
                  seed: int = 0, alert=print_alert, experiment: str = "") -> None:
-        from ..evaluate.registry import PRODUCED
-        from ..evaluate.runner import EvalTask
+        from .registry import PRODUCED
+        from .runner import EvalTask
         from ..tasks import build_task
 
         self.log_path, self.stop_on_alert, self.seed, self.alert = log_path, stop_on_alert, seed, alert
@@ -119,8 +106,8 @@ class CapabilityMonitor:
 
     def __call__(self, model_id: str, step: int, model) -> bool:
         """Evaluate the probes due at this step; True when training should stop."""
-        from ..evaluate.runner import evaluate_model
-        from ..evaluate.scoring import CharScorer
+        from .runner import evaluate_model
+        from .scoring import CharScorer
 
         due = [i for i, p in enumerate(self.probes) if step % p.every == 0]
         if not due:
