@@ -97,7 +97,7 @@ def main() -> None:
     from emergelab.evaluate.external import tasks_from_specs
     from emergelab.evaluate.hf_scoring import HFScorer
     from emergelab.evaluate.runner import evaluate_model
-    from emergelab.tasks.lmeval_export import export_lmeval_tasks
+    from emergelab.export.lmeval import export_lmeval_tasks
 
     logging.disable(logging.WARNING)
     transformers.logging.set_verbosity_error()

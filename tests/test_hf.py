@@ -16,7 +16,7 @@ from emergelab.evaluate.external import tasks_from_specs, evaluate_models  # noq
 from emergelab.evaluate.hf_scoring import HFScorer, load_hf_model  # noqa: E402
 from emergelab.evaluate.runner import evaluate_model  # noqa: E402
 from emergelab.models.gpt import GPTConfig  # noqa: E402
-from emergelab.models.hf_export import export_hf  # noqa: E402
+from emergelab.export.hf import export_hf  # noqa: E402
 from emergelab.models.ladder import Member  # noqa: E402
 from emergelab.store import read_results, read_samples  # noqa: E402
 from emergelab.tasks import build_task  # noqa: E402

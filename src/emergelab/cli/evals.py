@@ -80,7 +80,7 @@ def export_hf_cmd(checkpoint: Path = typer.Argument(..., help="a checkpoint step
 
     Example: emergelab export hf emergelab-demo/checkpoints/L3-d64-s0/step000800 hf-model
     """
-    from ..models.hf_export import export_hf
+    from ..export.hf import export_hf
 
     step_dir = export_hf(checkpoint, out_dir)
     console.print(f"exported {step_dir} -> {out_dir}")
@@ -100,7 +100,7 @@ def export_lmeval_cmd(out_dir: Path = typer.Argument(..., help="directory for th
     Example: emergelab export lmeval-tasks lmeval-tasks --tasks add,facts --shots 4
     """
     from ..evaluate.external import tasks_from_specs
-    from ..tasks.lmeval_export import export_lmeval_tasks, lmeval_name
+    from ..export.lmeval import export_lmeval_tasks, lmeval_name
 
     eval_tasks = tasks_from_specs(split_list(tasks_), n, seed)
     for path in export_lmeval_tasks(eval_tasks, out_dir, shots, seed):

@@ -22,7 +22,7 @@ import re
 from pathlib import Path
 
 from ..errors import UserError
-from .imported import FileTask
+from ..tasks.imported import FileTask
 
 HEADER = "# Written by `emergelab export lmeval-tasks`; the data_files path is absolute.\n"
 
@@ -43,7 +43,7 @@ def task_yaml(task, data_file: Path, examples, shots: int = 0,
         lines += [f"    train: {_yaml_str(str(train_file.resolve()))}"]
     lines += ["test_split: test", "doc_to_text: prompt"]
     if shots:
-        from .fewshot import SEPARATOR
+        from ..tasks.fewshot import SEPARATOR
 
         lines += ["fewshot_split: train", f"num_fewshot: {shots}", "fewshot_config:",
                   "  sampler: first_n",
@@ -96,7 +96,7 @@ def export_lmeval_tasks(eval_tasks, out_dir: Path, shots: int = 0, seed: int = 0
     `eval --shots` draws them. Files are written under temporary names and renamed, so a failure
     leaves no half-written task."""
     from ..store import write_atomic  # the one atomic-write helper
-    from .fewshot import demonstrations
+    from ..tasks.fewshot import demonstrations
 
     out_dir = Path(out_dir)
     demos = {et.task.id: demonstrations(et.task, shots, seed, et.examples)
