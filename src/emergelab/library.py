@@ -92,10 +92,11 @@ def _config(config):
 
 def run(config, out: str | Path, seeds: int | None = None, backend: str = "local",
         workers: int | None = None, threads: int | None = None, address: str | None = None,
-        retries: int | None = None, device: str = "auto", quiet: bool = True) -> RunResult:
+        retries: int | None = None, device: str = "auto", quiet: bool = False) -> RunResult:
     """Train and evaluate a ladder (or a suite) into out; resumes where out holds this run, and
     only reads a finished one. config: a preset's name, a TOML file or a config object; seeds:
-    training seeds per size (overrides the config's)."""
+    training seeds per size (overrides the config's). A progress bar goes to stderr unless
+    quiet."""
     from .config import with_seeds
     from .execute import backend_named
     from .pipeline import run_any
@@ -164,7 +165,7 @@ def fit_points(source: Source, x: str, y: str, where: str | None = None,
     from .sources import load_table, numeric_column, run_source
 
     if checkpoints not in ("final", "all"):
-        raise UserError(f"checkpoints is 'final' or 'all', not {checkpoints!r}")
+        raise UserError(f"`checkpoints` is final or all, not {checkpoints!r}")
     df = load_table(source, where)
     if run_source(source) is not None:  # a run: one row per checkpoint, not per task x metric
         if y == "loss":

@@ -40,8 +40,6 @@ def _xy(source: Path, where: Optional[str], x: str, y: str, checkpoints: str = "
     """x and y of the rows to fit (library.fit_points), and the rows."""
     from ..library import fit_points
 
-    if checkpoints not in ("final", "all"):
-        raise UserError(f"--checkpoints is final or all, not {checkpoints!r}")
     df, y = fit_points(source, x, y, where, checkpoints)
     return df[x].to_numpy(), df[y].to_numpy(), df
 
@@ -62,8 +60,6 @@ def fit_chinchilla_cmd(
     """
     from ..library import fit_chinchilla
 
-    if checkpoints not in ("final", "all"):
-        raise UserError(f"--checkpoints is final or all, not {checkpoints!r}")
     fit = fit_chinchilla(source, where, bootstrap=bootstrap, seed=seed, checkpoints=checkpoints)
     if save:
         save_json(fit.to_json(include_samples=True), save)
