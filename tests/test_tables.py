@@ -125,6 +125,24 @@ def test_obs_table_fits(shared_data, columns):
     assert "…" not in proc.stdout
 
 
+@pytest.mark.parametrize("columns", [80, 120])
+def test_shots_table_fits_and_keeps_each_model_on_one_line(shared_data, columns):
+    proc = run_cli("shots", shared_data / "pythia_evals.csv", "--where",
+                   "family = 'pythia' AND final_checkpoint", columns=columns)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert max(len(line) for line in lines) <= columns and "…" not in proc.stdout
+    # every model's row holds its name, size, both scores and the gain (and its interval where
+    # the table gives standard errors)
+    import re
+
+    rows = [line for line in lines if line.strip().startswith("pythia-12b ")]
+    row = re.compile(r"^\s+pythia-12b\s+11\.3B\s+-?\d+\.\d\d\s+-?\d+\.\d\d\s+[+-]\d+\.\d\d"
+                     r"(\s+\[[+-]\d+\.\d\d, [+-]\d+\.\d\d\])?$")
+    assert rows and all(row.match(line) for line in rows), rows
+    assert any(line.endswith("]") for line in rows)
+
+
 COMMANDS = ["demo", "run", "induce", "presets", "datasets", "tasks", "eval", "export hf",
             "export lmeval-tasks", "fit chinchilla", "fit kaplan", "fit bnsl", "plan", "compare",
             "report", "analyze", "shots", "predict", "obs-scaling"]

@@ -184,39 +184,17 @@ def shots(source: Path = typer.Argument(..., help="results at two or more shot c
 
     Example: emergelab shots pythia --where "family = 'pythia' AND final_checkpoint"
     """
-    from itertools import groupby
-
-    from rich.table import Table
-
-    from ..analysis.verdicts.in_context import emerges_at, shot_gains
-    from ..render.plots import task_label
+    from ..analysis.verdicts.in_context import shot_gains
+    from ..render.tables import shots_table
 
     gains = shot_gains(source, where)
     if json_out:
         print_json([g.to_json() for g in gains])
         return
-
-    def curve(g):
-        return (g.family, g.task, g.variant, g.metric, g.shots)
-
-    table = Table(title=f"Few-shot gain over 0-shot (k-shot minus 0-shot) in {source}")
-    for col in ("curve", "k", "model", "params", "0-shot", "k-shot", "gain [95% CI]"):
-        table.add_column(col, overflow="fold")
-    lines = []
-    for key, grp in groupby(gains, key=curve):
-        grp = list(grp)
-        name = " ".join(str(v) for v in (key[0], task_label(key[1], key[2]), key[3]) if v)
-        for g in sorted(grp, key=lambda g: g.params or 0):
-            ci = f" [{g.gain_ci[0]:+.2f}, {g.gain_ci[1]:+.2f}]" if g.gain_ci else ""
-            table.add_row(name, str(g.shots), g.model, num(g.params) if g.params else "",
-                          f"{g.zero_shot:.2f}", f"{g.score:.2f}", f"{g.gain:+.2f}{ci}")
-        at = emerges_at(grp)
-        lines.append(f"{name} at {key[4]} shots: " + (
-            f"the gain is positive from {num(at)} parameters up" if at else
-            "no size range with a positive gain (interval above zero)"))
-    console.print(table)
+    table, lines = shots_table(gains, source)
+    table.render(console)
     for line in lines:
-        console.print(f"- {line}", highlight=False)
+        console.print(line, highlight=False)
 
 
 @app.command()

@@ -218,3 +218,33 @@ def obs_table(r, train_below: float) -> StackedTable:
                         [["", "", f"{sum(r.mae[t] for t in acc) / len(acc):.3f}",
                           f"{sum(r.mae_logflops[t] for t in acc) / len(acc):.3f}"]])
     return table
+
+
+def shots_table(gains, source) -> tuple[StackedTable, list[str]]:
+    """`emergelab shots`: a heading per curve (family task metric at k shots), each model's row
+    beneath, and a line per curve saying from which size up the gain is positive."""
+    from itertools import groupby
+
+    from ..analysis.verdicts.in_context import emerges_at
+    from ..numbers import num
+    from .plots import task_label
+
+    table = StackedTable(f"Few-shot gain over 0-shot (k-shot minus 0-shot) in {source}",
+                         [("model", "left"), ("params", "right"), ("0-shot", "right"),
+                          ("k-shot", "right"), ("gain", "right"), ("95% CI", "right")])
+    lines = []
+    for key, grp in groupby(gains, key=lambda g: (g.family, g.task, g.variant, g.metric,
+                                                  g.shots)):
+        grp = list(grp)
+        name = " ".join(str(v) for v in (key[0], task_label(key[1], key[2]), key[3]) if v)
+        rows = [[g.model, num(g.params) if g.params else "", f"{g.zero_shot:.2f}",
+                 f"{g.score:.2f}", f"{g.gain:+.2f}",
+                 f"[{g.gain_ci[0]:+.2f}, {g.gain_ci[1]:+.2f}]" if g.gain_ci else ""]
+                for g in sorted(grp, key=lambda g: g.params or 0)]
+        table.add_group(f"{name}, {key[4]} shots", rows)
+        at = emerges_at(grp)
+        lines.append(f"- {name} at {key[4]} shots: " + (
+            f"the gain is positive from {num(at)} parameters up" if at else
+            "no size range with a positive gain (interval above zero)"))
+    return table, lines
+
