@@ -52,7 +52,12 @@ def test_predict_and_fits_take_frames_and_say_mistakes_in_their_own_words():
     table = pd.read_csv(DATASETS / "pythia_evals.csv")
     forecast = el.predict(table, where=WHERE, train_below=1.5e9)
     assert len(forecast.to_frame()) == len(forecast.forecasts) >= 2
-    assert all(f["signal"] or f["status"] for f in forecast.to_json())
+    for f in forecast.to_json():  # a forecast names its signal; anything else says why not
+        assert (f["status"] == "forecast") == (f["signal"] is not None)
+        assert f["status"] == "forecast" or f["note"]
+        # the three Pythia models above the cutoff are held out and compared with what they scored
+        held = [p for p in f["points"] if p["observed"] is not None and p["x"] > 1.5e9]
+        assert len(held) == 3
     points = pd.read_csv(DATASETS / "chinchilla_points.csv")
     fit = el.fit_chinchilla(points, bootstrap=50)
     by_name = el.fit_chinchilla("chinchilla", bootstrap=50)
