@@ -122,8 +122,10 @@ def mixture_lines(cfg: RunConfig) -> list[str]:
 
 def _tokens(results: pd.DataFrame) -> dict[str, float]:
     """Each family's training tokens at its final checkpoints (mean over members)."""
-    final = results[results["final_checkpoint"].astype(bool)
-                    & pd.to_numeric(results["tokens"], errors="coerce").notna()]
+    from .sources import final_rows
+
+    final = final_rows(results)
+    final = final[pd.to_numeric(final["tokens"], errors="coerce").notna()]
     per = final.drop_duplicates(["family", "model_id"]).groupby("family")["tokens"].mean()
     return {str(k): float(v) for k, v in per.items()}
 
@@ -141,9 +143,9 @@ def read_induction(out: Path, metric: str = "exact_match",
     if missing:
         raise UserError(f"{out}: no results yet for {', '.join(missing)} (run emergelab induce "
                         "on it to train them)")
+    by_size = analyze(out)
     from .sources import load_table
 
-    by_size = analyze(out)
     table = load_table(out)
     tokens = _tokens(table)
     recipes = [r.name for r in study.recipes]

@@ -162,7 +162,7 @@ def fit_points(source: Source, x: str, y: str, where: str | None = None,
     """The rows a scaling-law fit reads, and the y column it uses: for a run directory one row
     per checkpoint, its loss being val_loss; only each model's final checkpoint unless
     checkpoints == "all"."""
-    from .sources import load_table, numeric_column, run_source
+    from .sources import final_rows, load_table, numeric_column, run_source
 
     if checkpoints not in ("final", "all"):
         raise UserError(f"`checkpoints` is final or all, not {checkpoints!r}")
@@ -172,10 +172,8 @@ def fit_points(source: Source, x: str, y: str, where: str | None = None,
             y = "val_loss"
         keys = [k for k in ("family", "model_id", "step") if k in df.columns]
         df = df.drop_duplicates(keys)
-    if checkpoints == "final" and "final_checkpoint" in df.columns:
-        final = df["final_checkpoint"].astype(str).str.lower().isin(["true", "1", "1.0"])
-        if final.any():
-            df = df[final]
+    if checkpoints == "final":
+        df = final_rows(df)
     df = df.copy()
     for col in (x, y):
         df[col] = numeric_column(df, col, source)

@@ -24,7 +24,7 @@ import pandas as pd
 from ..analysis import analyze
 from ..errors import UserError
 from ..evaluate.registry import REGISTRY
-from ..sources import load_table, our_run_dirs, run_source, source_label
+from ..sources import GROUP_KEYS, final_rows, load_table, our_run_dirs, run_source, source_label
 from ..store import write_atomic
 from .plots import CURVE_METRICS, task_label, normalised
 
@@ -80,15 +80,9 @@ def _panels(df: pd.DataFrame, x: str, verdicts) -> list[dict]:
     checkpoints, seeds averaged) and over steps (one line per model)."""
     metrics = _metrics_present(df)
     df = df[df["metric"].isin(metrics)]
-    for k in ("family", "variant", "shots"):
-        if k not in df.columns:
-            df[k] = None
-    keys = ["family", "task", "variant", "shots"]
-    df = df.assign(**{k: df[k].astype(object).where(df[k].notna(), None) for k in keys})
+    keys = GROUP_KEYS
     by_verdict = {(r.family, r.task, r.variant, r.shots, r.metric): r for r in verdicts}
-    final = df
-    if "final_checkpoint" in df.columns and df["final_checkpoint"].notna().any():
-        final = df[df["final_checkpoint"].astype(str).str.lower().isin(["true", "1", "1.0"])]
+    final = final_rows(df)
     panels = []
     for i, (key, g) in enumerate(final.groupby(keys, dropna=False, sort=True)):
         key = tuple(None if (isinstance(v, float) and math.isnan(v)) else v for v in key)
@@ -168,7 +162,7 @@ def _examples(source: Path, df: pd.DataFrame, x: str) -> dict[str, list[dict]]:
                 tasks[(task.name, f"{task.variant}-{kind}")] = \
                     task if kind == "fresh" else task.transfer_task(kind)
         samples = read_samples(run_dir)
-        finals = df[(df["family"] == family) & df["final_checkpoint"].astype(bool)]
+        finals = final_rows(df[df["family"] == family])
         finals = finals[["model_id", "step", x]].drop_duplicates()
         samples = samples.merge(finals, on=["model_id", "step"]).sort_values(x)
         samples = samples[samples["example_id"] < EXAMPLES_PER_TASK]

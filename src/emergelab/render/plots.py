@@ -17,6 +17,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from ..evaluate.registry import HEADLINE, REGISTRY, is_discrete  # noqa: E402
+from ..sources import final_rows  # noqa: E402
 
 CURVE_METRICS = ["exact_match", "token_accuracy", "target_logprob_mean", "token_edit_distance_norm",
                  "multiple_choice_grade", "brier_score"]
@@ -84,7 +85,7 @@ def plot_size_curves(results: pd.DataFrame, path: Path, verdicts=None) -> Path:
     mean, and a second row shows the emergence probability (the share of seeds past the
     threshold level at each size, with its interval) from the analysis' verdicts on exact match
     or the multiple-choice grade."""
-    final = fold_shots(results[results["final_checkpoint"] & results["metric"].isin(CURVE_METRICS)])
+    final = fold_shots(final_rows(results[results["metric"].isin(CURVE_METRICS)]))
     df = _mean_over_seeds(final, "params_nonembed")
     seeded = "seed" in final.columns and final["seed"].nunique() > 1
     keys = list(df[["task", "variant"]].drop_duplicates().itertuples(index=False))
@@ -205,7 +206,7 @@ def plot_generalisation(results: pd.DataFrame, task: str, path: Path) -> Path:
 def plot_depth_curves(results: pd.DataFrame, path: Path) -> Path:
     """Headline metric against parameters, one line per depth (when the ladder varies depth at
     a fixed width: e.g. 1- against 2-layer members on in-context learning)."""
-    df = fold_shots(_headline(results[results["final_checkpoint"]]))
+    df = fold_shots(_headline(final_rows(results)))
     keys = list(df[["task", "variant"]].drop_duplicates().itertuples(index=False))
     fig, axes = plt.subplots(1, len(keys), figsize=(4.6 * len(keys), 3.6), squeeze=False)
     for ax, (task, variant) in zip(axes[0], keys):

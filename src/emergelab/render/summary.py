@@ -8,12 +8,13 @@ from rich.table import Table
 
 from ..evaluate.registry import HEADLINE
 from ..numbers import num
+from ..sources import final_rows
 from .plots import task_label, fold_shots, normalised
 
 
 def final_curves(results: pd.DataFrame, metric: str) -> pd.DataFrame:
     """task x params_nonembed -> metric value at the final checkpoint, averaged over seeds."""
-    df = fold_shots(results[results["final_checkpoint"] & (results["metric"] == metric)])
+    df = fold_shots(final_rows(results[results["metric"] == metric]))
     df = df.assign(label=[task_label(t, v) for t, v in zip(df["task"], df["variant"])])
     return df.pivot_table(index="params_nonembed", columns="label", values="value", aggfunc="mean")
 
@@ -35,8 +36,8 @@ def mirage_progress(results: pd.DataFrame, task: str, variant, continuous: str,
                     before: float, shots=0) -> float:
     """How much of its range (baseline -> best) the continuous metric had covered at the largest
     size below `before` (normalised, seeds averaged); NaN when no size is below it."""
-    df = results[results["final_checkpoint"] & (results["task"] == task)
-                 & (results["variant"] == variant) & (results["metric"] == continuous)]
+    df = final_rows(results[(results["task"] == task) & (results["variant"] == variant)
+                            & (results["metric"] == continuous)])
     if "shots" in df.columns:
         df = df[df["shots"].fillna(0) == (shots or 0)]
     df = df[df["params_nonembed"] < before]

@@ -49,10 +49,10 @@ from scipy.stats import chi2, norm
 
 from ...errors import UserError
 from ...numbers import num
+from ...sources import GROUP_KEYS, final_rows, normalise
 from ...evaluate.registry import is_continuous, is_discrete, lookup
 from .threshold import best_level, crossing, crossing_interval, fit_logistic, halfway_levels
 
-GROUP_KEYS = ["family", "task", "variant", "shots"]
 Z = 2.0              # "significant": two standard errors, combined
 BIC_DECISIVE = 10.0  # Kass & Raftery 1995: a BIC difference above 10 is very strong evidence
 CONF = 0.95          # confidence of threshold intervals
@@ -145,7 +145,7 @@ def build_curves(df: pd.DataFrame, x: str, pool_families: bool = False,
     experiment's `ladder.arms = "n_layer"`): that family gets one curve per value. Nothing is
     split unless declared: a real family mixes depth and width as it grows. ci_level is the
     level of the table's ci_low/ci_high."""
-    df = df.copy()
+    df = normalise(df)
     if pool_families:
         df["family"] = "pooled"
     for family, col in (arms or {}).items():
@@ -154,26 +154,8 @@ def build_curves(df: pd.DataFrame, x: str, pool_families: bool = False,
         mask = (df["family"] == family) & df[col].notna()
         df.loc[mask, "family"] = [f"{family}/{col}={v:g}" if isinstance(v, (int, float)) else
                                   f"{family}/{col}={v}" for v in df.loc[mask, col]]
-    for k in GROUP_KEYS:
-        if k not in df.columns:
-            df[k] = None
-    if "seed" in df.columns:
-        df["seed"] = _seed_column(df["seed"])
-    df[GROUP_KEYS] = df[GROUP_KEYS].astype(object).where(df[GROUP_KEYS].notna(), None)
-    model_col = "model_id" if "model_id" in df.columns else ("model" if "model" in df.columns else None)
-    if x != "step" and model_col is not None:
-        # each model contributes its last checkpoint; a model is a model_id within its family
-        # (a suite trains an L2-d32-s0 in several experiments, each with its own last step)
-        def model(df):
-            return [df["family"].fillna("").astype(str), df[model_col]]
-
-        if "final_checkpoint" in df.columns and df["final_checkpoint"].notna().any():
-            fc = df["final_checkpoint"].astype(str).str.lower().isin(["true", "1", "1.0"])
-            has_fc = fc.groupby(model(df)).transform("any")
-            df = df[fc | ~has_fc]
-        if "step" in df.columns and df["step"].notna().any():
-            last = df.groupby(model(df))["step"].transform("max")
-            df = df[(df["step"] == last) | df["step"].isna()]
+    if x != "step":  # each model contributes its final checkpoint
+        df = final_rows(df)
     curves = []
     keys = GROUP_KEYS + ["metric"]
     for key, g in df.groupby(keys, dropna=False, sort=True):
@@ -208,15 +190,6 @@ def build_curves(df: pd.DataFrame, x: str, pool_families: bool = False,
             _add_seeds(curve, rows, ci_level)
         curves.append(curve)
     return curves
-
-
-def _seed_column(col: pd.Series) -> pd.Series:
-    """The seed column as integers (missing stays missing); anything else is the user's error."""
-    num = pd.to_numeric(col, errors="coerce")
-    bad = col.notna() & (num.isna() | (num % 1 != 0))
-    if bad.any():
-        raise UserError(f"the seed column must hold integers; it holds {col[bad].iloc[0]!r}")
-    return num.astype("Int64")
 
 
 def _add_seeds(c: Curve, g: pd.DataFrame, ci_level: float) -> None:

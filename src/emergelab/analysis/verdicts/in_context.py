@@ -11,13 +11,12 @@ combined, as independent estimates) lies above zero.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from ...errors import UserError
-from ...sources import load_table, source_label
+from ...sources import final_rows, load_table, model_column, source_label
 
 HEADLINES = ("exact_match", "multiple_choice_grade")
 Z95 = 1.959964
@@ -43,17 +42,14 @@ class ShotGain:
 
 
 def _final(df: pd.DataFrame) -> pd.DataFrame:
-    """Each model's last checkpoint (its final one when marked)."""
-    model = "model_id" if "model_id" in df.columns else "model"
+    """Each model's final checkpoint, its name in column `model`."""
+    model = model_column(df)
+    if model is None:
+        raise UserError("in-context learning compares each model with itself: the table needs a "
+                        "model_id or model column")
     if model == "model_id" and "model" in df.columns:  # a table with both: model_id names it
         df = df.drop(columns=["model"])
-    if "final_checkpoint" in df.columns and df["final_checkpoint"].notna().any():
-        fc = df["final_checkpoint"].astype(str).str.lower().isin(["true", "1", "1.0"])
-        if fc.any():
-            df = df[fc]
-    if "step" in df.columns and df["step"].notna().any():
-        df = df[df["step"] == df.groupby(model)["step"].transform("max")]
-    return df.rename(columns={model: "model"})
+    return final_rows(df).rename(columns={model: "model"})
 
 
 def _scored_metrics(df: pd.DataFrame) -> list[str]:
@@ -87,9 +83,6 @@ def shot_gains(source, where: str | None = None) -> list[ShotGain]:
                         "(eval --shots 0,1,4, or shots = [0, 4] in a run's tasks)")
     df = _final(df[df["metric"].isin(_scored_metrics(df))].copy())
     size = next((c for c in ("params_nonembed", "params") if c in df.columns), None)
-    for col in ("family", "variant"):
-        if col not in df.columns:
-            df[col] = None
     out = []
     keys = ["family", "task", "variant", "metric", "model"]
     for key, g in df.groupby(keys, dropna=False, sort=True):

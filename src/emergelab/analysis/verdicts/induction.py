@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from ...sources import final_rows
 from .compare import compare_thresholds
 
 SETS = ("in_distribution", "fresh", "surface", "harder")
@@ -135,8 +136,8 @@ def fresh_gap(table: pd.DataFrame, recipe: str, task: str, variant: str, metric:
     """(gap, 95% interval) in points of `metric`: the recipe's in-distribution minus fresh score
     beyond the base's, over members of one size and seed in both runs whose size is below
     `below`; None with fewer than 3 such pairs."""
+    table = final_rows(table)
     rows = table[(table["task"] == task) & (table["metric"] == metric)
-                 & table["final_checkpoint"].astype(bool)
                  & table["variant"].isin([variant, f"{variant}-fresh"])
                  & (pd.to_numeric(table[x], errors="coerce") < below)]
     if rows.empty:
