@@ -20,7 +20,8 @@ import time
 import numpy as np
 
 from emergelab.analysis.verdicts.compare import compare_thresholds
-from emergelab.analysis.verdicts.emergence import analyze_curves, build_curves
+from emergelab.analysis.verdicts.curves import build_curves
+from emergelab.analysis.verdicts.emergence import analyze_curves
 from emergelab.planted import planted_pair, planted_table
 
 SPACINGS = (0.2, 0.3, 0.4, 0.5, 0.6)

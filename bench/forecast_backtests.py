@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from emergelab.analysis import analyze
-from emergelab.analysis.verdicts.emergence import build_curves
+from emergelab.analysis.verdicts.curves import build_curves
 from emergelab.analysis.forecasting.forecast import forecast_curve
 from emergelab.analysis.forecasting.obs_scaling import observational_forecast
 from emergelab.planted import forecast_planted_power_tokens, planted_table

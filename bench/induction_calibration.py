@@ -23,7 +23,8 @@ from collections import Counter
 
 import numpy as np
 
-from emergelab.analysis.verdicts.emergence import analyze_curves, build_curves
+from emergelab.analysis.verdicts.curves import build_curves
+from emergelab.analysis.verdicts.emergence import analyze_curves
 from emergelab.analysis.verdicts.induction import induction_records
 from emergelab.planted import planted_recipe
 

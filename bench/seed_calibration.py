@@ -25,7 +25,8 @@ import time
 import numpy as np
 
 from emergelab.analysis.verdicts.compare import compare_thresholds
-from emergelab.analysis.verdicts.emergence import analyze_curves, build_curves
+from emergelab.analysis.verdicts.curves import build_curves
+from emergelab.analysis.verdicts.emergence import analyze_curves
 from emergelab.planted import planted_seeds
 
 

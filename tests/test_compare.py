@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from emergelab.analysis.verdicts.compare import compare_thresholds
-from emergelab.analysis.verdicts.emergence import analyze_curves, build_curves
+from emergelab.analysis.verdicts.curves import build_curves
+from emergelab.analysis.verdicts.emergence import analyze_curves
 from emergelab.planted import planted_pair
 
 SPACINGS = (0.2, 0.3, 0.4, 0.5, 0.6)

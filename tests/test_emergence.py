@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from emergelab.analysis.verdicts.emergence import (analyze_curves, breakthroughness, build_curves,
-                                          linearity)
+from emergelab.analysis.verdicts.curves import build_curves
+from emergelab.analysis.verdicts.emergence import analyze_curves, breakthroughness, linearity
 from emergelab.planted import planted_table
 
 SPACINGS = (0.2, 0.3, 0.4, 0.5, 0.6)  # decades between ladder members

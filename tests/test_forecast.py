@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from emergelab.analysis.verdicts.emergence import build_curves
+from emergelab.analysis.verdicts.curves import build_curves
 from emergelab.analysis.forecasting.forecast import NO_SIGNAL, forecast_curve, mean_abs_error
 from emergelab.analysis.forecasting.obs_scaling import impute_pca, observational_forecast
 from emergelab.planted import (forecast_planted_power_tokens, planted_power_tokens,

@@ -8,7 +8,8 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from emergelab.analysis.verdicts.emergence import analyze_curves, build_curves
+from emergelab.analysis.verdicts.curves import build_curves
+from emergelab.analysis.verdicts.emergence import analyze_curves
 from emergelab.analysis.verdicts.induction import classify_recipe, induction_records
 from emergelab.planted import planted_recipe
 from emergelab.config import parse_config

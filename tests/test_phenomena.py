@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 
 from emergelab.analysis.verdicts.compare import compare_thresholds
-from emergelab.analysis.verdicts.emergence import analyze_curves, build_curves
+from emergelab.analysis.verdicts.curves import build_curves
+from emergelab.analysis.verdicts.emergence import analyze_curves
 from emergelab.data.mixture import encode_rows
 from emergelab.data.tokenizer import CharTokenizer
 from emergelab.errors import UserError

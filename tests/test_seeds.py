@@ -11,7 +11,8 @@ import pytest
 
 from emergelab.analysis import analyze
 from emergelab.analysis.verdicts.compare import compare_thresholds
-from emergelab.analysis.verdicts.emergence import analyze_curves, build_curves
+from emergelab.analysis.verdicts.curves import build_curves
+from emergelab.analysis.verdicts.emergence import analyze_curves
 from emergelab.planted import planted_seeds
 from emergelab.analysis.verdicts.seeds import small_sample_cut
 from emergelab.errors import UserError

@@ -7,7 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from emergelab.analysis.verdicts.emergence import analyze_curves, build_curves
+from emergelab.analysis.verdicts.curves import build_curves
+from emergelab.analysis.verdicts.emergence import analyze_curves
 from emergelab.planted import planted_seeds, planted_table
 
 from .conftest import run_cli

@@ -131,7 +131,7 @@ def forecast_planted_power_tokens(rng: np.random.Generator):
     """One planted_power_tokens curve forecast (analysis/forecasting/forecast.py) from the members whose
     exact match is still below 0.1, as the tests and bench/forecast_backtests.py score it.
     Returns (forecast, truth)."""
-    from .analysis.verdicts.emergence import build_curves
+    from .analysis.verdicts.curves import build_curves
     from .analysis.forecasting.forecast import forecast_curve
 
     df, truth = planted_power_tokens(rng)

@@ -21,7 +21,7 @@ from ...errors import UserError
 from ...sources import our_run_dirs, run_source, source_label
 from ...store import has_table, query
 from ..verdicts.analyze_source import declared_arms, read_scaled_table
-from ..verdicts.emergence import Curve, build_curves
+from ..verdicts.curves import Curve, build_curves
 from .forecast import Forecast, forecast_curve
 
 

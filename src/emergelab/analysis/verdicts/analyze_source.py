@@ -18,7 +18,8 @@ import pandas as pd
 
 from ...errors import UserError
 from ...sources import load_table, numeric_column, our_run_dirs, run_source, source_label
-from .emergence import HARD_WIDTH, USEFUL, Curve, analyze_curves, build_curves
+from .curves import Curve, build_curves
+from .emergence import HARD_WIDTH, USEFUL, analyze_curves
 
 LOSS_AXES = ("val_loss", "loss")
 

@@ -26,7 +26,9 @@ import math
 import numpy as np
 
 from ...errors import UserError
-from .emergence import CONF, Curve, crossing, oriented, seed_curves, undo
+from .curves import Curve, oriented, seed_curves, undo
+from .emergence import CONF
+from .threshold import crossing
 from .seeds import shift_deviance
 from .threshold import best_level, chi2_cut, common_grid, crossing_profile, fit_logistic
 
