@@ -38,8 +38,9 @@ def build_eval_tasks(cfg: RunConfig, tasks: list[Task] | None = None) -> list[Ev
     for t, task in zip(cfg.tasks, tasks):
         sets = transfer_sets(cfg, t.n_eval, task)
         for k in t.shots:
-            out.append(EvalTask.build(task, t.n_eval, cfg.seed, k))
-            out += [EvalTask.build(tt, t.n_eval, cfg.seed, k, exs, f"{task.variant}-{kind}")
+            out.append(EvalTask.build(task, t.n_eval, cfg.seed, k, pass_until=t.pass_until))
+            out += [EvalTask.build(tt, t.n_eval, cfg.seed, k, exs, f"{task.variant}-{kind}",
+                                   t.pass_until)
                     for kind, (tt, exs) in sets.items()]
     return out
 

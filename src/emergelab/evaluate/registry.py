@@ -72,7 +72,8 @@ SHORT = {"exact_match": "exact", "token_accuracy": "tok_acc", "token_edit_distan
          "calibration_multiple_choice_brier_score": "calib_brier",
          "expected_calibration_error": "ece", "exact_match_macro_f1": "exact_f1",
          "bertscore_option_accuracy": "bs_opt_acc", "bertscore_option_macro_f1": "bs_opt_f1",
-         "char_edit_distance": "char_edit", "bertscore_f1_to_target": "bs_f1"}
+         "char_edit_distance": "char_edit", "bertscore_f1_to_target": "bs_f1",
+         "log_pass_prob": "log_pass"}
 
 
 def short_name(name: str) -> str:
@@ -95,6 +96,9 @@ _ENTRIES = [
        "summed log-probability of the target tokens (nats)"),
     _m("target_logprob_mean", True, "continuous", "token", 0.0, "uniform_tokens", "mean",
        "mean log-probability per target token (nats)"),
+    _m("log_pass_prob", True, "continuous", "example", 0.0, "chance_answer", "mean",
+       "log10 pass probability of one answer sampled at temperature 1, from answers sampled "
+       "until the first correct one (evaluate/pass_until.py)"),
     # ours, on multiple-choice examples
     _m("multiple_choice_grade", True, "discrete", "example", 1.0, "chance_option", "mean",
        "score of the option with the highest log-likelihood (BIG-bench)"),

@@ -3,10 +3,12 @@ per task x metric, with interval and baseline)."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
+from ..errors import UserError
 from ..tasks import Example, Task
 from .metrics import aggregate, example_metrics, multiple_choice_metrics
 from .registry import GENERATIVE, MULTIPLE_CHOICE
@@ -24,6 +26,7 @@ class EvalTask:
     # what the rows' variant column says: the task's variant, or for a transfer set in a
     # recipe study the variant it transfers from and the set ("plain-fresh")
     label: str | None = None
+    pass_until: int | None = None  # sampled answers per example at most (log_pass_prob)
 
     @property
     def variant(self) -> str:
@@ -31,12 +34,16 @@ class EvalTask:
 
     @classmethod
     def build(cls, task: Task, n: int, seed: int, shots: int = 0,
-              examples: list[Example] | None = None, label: str | None = None) -> "EvalTask":
+              examples: list[Example] | None = None, label: str | None = None,
+              pass_until: int | None = None) -> "EvalTask":
         from ..tasks.fewshot import with_shots
 
         examples = task.eval_set(n, seed) if examples is None else examples
+        if pass_until and examples and examples[0].is_multiple_choice:
+            raise UserError(f"{task.name}: pass_until samples written answers; this task's "
+                            "examples are multiple choice")
         return cls(task, with_shots(task, examples, shots, seed), task.baselines(examples, seed),
-                   shots, label)
+                   shots, label, pass_until)
 
 
 def sample_metrics(task: Task, generated: str, ex_target: str, ex_answer: str,
@@ -105,6 +112,8 @@ def evaluate_model(scorer, eval_tasks: list[EvalTask], seed: int = 0, n_boot: in
             for extra in et.task.extra_metrics(scorer, et.examples):
                 results.append({"task": et.task.name, "variant": et.variant, "shots": et.shots,
                                 "ci_low": np.nan, "ci_high": np.nan, **extra})
+        if et.pass_until and not mc:
+            results.append(_pass_until_row(scorer, et, seed, level))
         if hasattr(et.task, "stored_bits"):
             correct = [v == 1.0 for v in per_metric["exact_match"]]
             bits = et.task.stored_bits(et.examples, correct)
@@ -113,3 +122,16 @@ def evaluate_model(scorer, eval_tasks: list[EvalTask], seed: int = 0, n_boot: in
                             "ci_high": np.nan, "n": len(et.examples), "baseline": 0.0,
                             "higher_is_better": True})
     return samples, results
+
+
+def _pass_until_row(scorer, et: EvalTask, seed: int, level: float) -> dict:
+    """The task's log_pass_prob: answers sampled until correct (evaluate/pass_until.py)."""
+    from .pass_until import sample_until_correct
+
+    pu = sample_until_correct(scorer, et.task, et.examples, et.pass_until, seed)
+    value, lo, hi = pu.estimate(level)
+    chance = et.baselines.get("exact_match", 0.0)
+    return {"task": et.task.name, "variant": et.variant, "shots": et.shots,
+            "metric": "log_pass_prob", "value": value, "ci_low": lo, "ci_high": hi,
+            "n": len(et.examples), "baseline": math.log10(chance) if chance > 0 else np.nan,
+            "higher_is_better": True}

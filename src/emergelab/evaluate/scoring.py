@@ -43,9 +43,11 @@ def teacher_forced(model, examples: list[Example], tok: CharTokenizer,
 
 @torch.no_grad()
 def greedy_generate(model, prompts: list[str], tok: CharTokenizer, max_new_tokens: int,
-                    batch_size: int = 256, stop: tuple[str, ...] = ()) -> list[str]:
+                    batch_size: int = 256, stop: tuple[str, ...] = (),
+                    generator: torch.Generator | None = None) -> list[str]:
     """Greedy continuation of each prompt up to the end token, a stop string or max_new_tokens;
-    the text is cut before the first stop string."""
+    the text is cut before the first stop string. With a generator, each token is sampled from
+    the model's distribution instead (temperature 1), from that generator's stream."""
     stop_ids = {tok.stoi[s] for s in stop if len(s) == 1 and s in tok.stoi}
     block = model.cfg.block_size
     device = device_of(model)
@@ -66,7 +68,11 @@ def greedy_generate(model, prompts: list[str], tok: CharTokenizer, max_new_token
         logits = model.decode(idx, mask, cache) if steps > 0 else None
         real = torch.ones(len(enc), 1, dtype=torch.bool, device=device)
         for n in range(steps):
-            nxt = logits.argmax(-1)
+            if generator is None:
+                nxt = logits.argmax(-1)
+            else:
+                probs = torch.softmax(logits.float(), dim=-1)
+                nxt = torch.multinomial(probs, 1, generator=generator).squeeze(-1)
             nxt = torch.where(done, torch.full_like(nxt, tok.eos_id), nxt)
             new.append(nxt)
             done |= nxt == tok.eos_id
@@ -112,13 +118,17 @@ class CharScorer:
         return teacher_forced(self.model, examples, self.tok, self.batch_size)
 
     def generate(self, prompts: list[str], targets: list[str], budget=None,
-                 stop: tuple[str, ...] = ()) -> list[str]:
+                 stop: tuple[str, ...] = (), generator: torch.Generator | None = None) -> list[str]:
         """budget(longest target in tokens) -> new tokens allowed (default: Task's rule);
-        one character is one token here."""
+        one character is one token here. With a generator: sampled at temperature 1."""
         longest = max(len(t) for t in targets)
         max_new = (budget or default_generation_budget)(longest)
         return greedy_generate(self.model, prompts, self.tok, max_new, self.batch_size,
-                               stops_for(targets, stop))
+                               stops_for(targets, stop), generator)
+
+    def sample_generator(self, seed: int) -> torch.Generator:
+        """A seeded random stream on the model's device, for sampled generation."""
+        return torch.Generator(device=device_of(self.model)).manual_seed(seed)
 
     def choice_logprobs(self, prompt_choices: list[tuple[str, list[str]]]) -> list[list[float]]:
         """Log-likelihood of every option of every (prompt, options) pair."""
