@@ -39,7 +39,7 @@ class TaskConfig(Strict):
     max_new_tokens: int | None = Field(None, ge=1)
     stop: list[str] = []
     # high-resolution evaluation (evaluate/pass_until.py): sample each example's answer at
-    # temperature 1 until it is correct, at most this many times; scores log_pass_prob
+    # temperature 1 until it is correct twice, at most this many times; scores log_pass_prob
     pass_until: int | None = Field(None, ge=1)
 
     @field_validator("shots")

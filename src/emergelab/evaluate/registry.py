@@ -98,7 +98,7 @@ _ENTRIES = [
        "mean log-probability per target token (nats)"),
     _m("log_pass_prob", True, "continuous", "example", 0.0, "chance_answer", "mean",
        "log10 pass probability of one answer sampled at temperature 1, from answers sampled "
-       "until the first correct one (evaluate/pass_until.py)"),
+       "until correct twice (evaluate/pass_until.py)"),
     # ours, on multiple-choice examples
     _m("multiple_choice_grade", True, "discrete", "example", 1.0, "chance_option", "mean",
        "score of the option with the highest log-likelihood (BIG-bench)"),

@@ -125,11 +125,11 @@ def evaluate_model(scorer, eval_tasks: list[EvalTask], seed: int = 0, n_boot: in
 
 
 def _pass_until_row(scorer, et: EvalTask, seed: int, level: float) -> dict:
-    """The task's log_pass_prob: answers sampled until correct (evaluate/pass_until.py)."""
+    """The task's log_pass_prob: answers sampled until correct twice (evaluate/pass_until.py)."""
     from .pass_until import sample_until_correct
 
     pu = sample_until_correct(scorer, et.task, et.examples, et.pass_until, seed)
-    value, lo, hi = pu.estimate(level)
+    value, lo, hi = pu.estimate(level, seed=seed)
     chance = et.baselines.get("exact_match", 0.0)
     return {"task": et.task.name, "variant": et.variant, "shots": et.shots,
             "metric": "log_pass_prob", "value": value, "ci_low": lo, "ci_high": hi,
