@@ -163,3 +163,45 @@ def test_predict_cli_on_a_table(tmp_path):
             predict(path, **kwargs)
     rows = predict(path).forecasts  # no cutoff: one decade past the ladder
     assert rows[0].signal == "metric" and rows[0].points[0].x == pytest.approx(1e11)
+
+
+def _pass_table(rng, slope, t_star, level=0.5, se=0.08):
+    """Planted high-resolution evaluation: log10 of the mean sampled pass probability a line in
+    log10 x with the given slope, reaching `level` at t_star (0 slope: flat at 1e-4); exact match
+    at chance (0) below the threshold, as greedy scores are."""
+    t = np.arange(6.0, 9.01, 0.25)
+    logp = np.log10(level) + slope * (t - t_star) if slope else np.full(len(t), -4.0)
+    logp = np.minimum(logp, 0) + rng.normal(0, se, len(t))
+    em = np.where(t < t_star, 0.0, 0.9)
+    rows = [{"family": "f", "task": "add", "variant": "plain", "params_nonembed": 10**ti,
+             "metric": "exact_match", "value": e, "n": 200, "baseline": 0.0}
+            for ti, e in zip(t, em)]
+    rows += [{"family": "f", "task": "add", "variant": "plain", "params_nonembed": 10**ti,
+              "metric": "log_pass_prob", "value": v, "ci_low": v - 1.96 * se,
+              "ci_high": v + 1.96 * se, "n": 200} for ti, v in zip(t, logp)]
+    return build_curves(pd.DataFrame(rows), "params_nonembed")
+
+
+def test_exact_match_threshold_from_the_sampled_pass_probability():
+    # the greedy score sits at chance below the threshold; the sampled pass probability climbs
+    # as a planted power law in x and reaches the halfway level at a known size
+    rng = np.random.default_rng(3)
+    within, covered, n = 0, 0, 60
+    for _ in range(n):
+        t_star, slope = rng.uniform(7.8, 8.6), rng.uniform(0.8, 2.0)
+        curves = _pass_table(rng, slope, t_star)
+        f = forecast_curve(_em(curves), 10 ** (t_star - 0.6), group=curves)
+        assert f.signal == "pass_prob", f.note
+        within += abs(math.log10(f.threshold) - t_star) <= 0.3
+        lo, hi = f.threshold_ci
+        covered += (lo or 0) <= 10**t_star <= (hi or math.inf)
+    assert within / n >= 0.8
+    assert covered / n >= 0.85
+
+
+def test_a_flat_pass_probability_gives_no_threshold():
+    rng = np.random.default_rng(4)
+    for _ in range(30):
+        curves = _pass_table(rng, 0.0, 8.5)
+        f = forecast_curve(_em(curves), 10**8.0, group=curves)
+        assert f.threshold is None

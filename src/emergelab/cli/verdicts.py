@@ -207,7 +207,7 @@ def predict(source: Path = typer.Argument(..., help="a run dir, a suite, or any 
                                                                    "this; forecast the rest"),
             at: Optional[str] = typer.Option(None, help="also forecast at these x, "
                                                         "comma-separated"),
-            signal: str = typer.Option("auto", help="auto, token_accuracy^L, val_loss or metric"),
+            signal: str = typer.Option("auto", help="auto, token_accuracy^L, val_loss, pass_prob or metric"),
             json_out: bool = typer.Option(False, "--json", help="print JSON"),
             plot: Optional[Path] = typer.Option(None, help="write one PNG per forecast curve "
                                                           "here")) -> None:

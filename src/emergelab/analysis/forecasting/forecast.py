@@ -19,6 +19,11 @@ them in this order):
   in the scorer's tokens). It sees an ability coming while exact match is still at chance.
 - "val_loss" (Owen 2024; Bhagia et al. 2024; Du et al. 2024): two steps — the validation loss as a
   power law in x, and the metric as a logistic in the loss. Needs the metric itself to move.
+- "pass_prob" (Hu et al. 2024, PassUntil): for exact match, the mean pass probability of
+  answers sampled until correct (a task's `pass_until`, evaluate/pass_until.py), whose log10 is a
+  straight line in log10 x; exact match read as that probability. It resolves abilities far
+  below 1/n; a sampled answer passes less often than the greedy one, so the threshold it gives is
+  a late estimate. Only runs that asked for it have it, so it changes no other forecast.
 - "metric": the metric itself, as a logistic in log x between its lower level and its best value
   (a bounded metric), or as a straight line in log x (an unbounded one).
 
@@ -38,10 +43,11 @@ from ...errors import UserError
 from ...evaluate.registry import lookup
 from ..verdicts.curves import Curve, best_oriented, undo
 from .routes import (LEVEL, Route, curve_arrays, fit_line, line_route, loss_route, lower_level,
-                     metric_link, token_route)
+                     metric_link, pass_route, token_route)
 
 Z_MOVE = 3.0        # a signal moves when it improves by this many standard errors
 TOKEN_PARTNER = {"exact_match": "token_accuracy"}  # a discrete metric -> its per-token partner
+PASS_PARTNER = {"exact_match": "log_pass_prob"}    # ... -> its sampled pass probability
 NO_SIGNAL = "no signal yet"
 HORIZON = 3.0       # decades past the largest training point: a crossing beyond is "open"
 
@@ -130,6 +136,17 @@ def _loss_signal(ctx: SignalInput):
             f"{ctx.c.metric} against the loss")
 
 
+def _pass_signal(ctx: SignalInput):
+    pp = next((g for g in ctx.group if g.metric == PASS_PARTNER.get(ctx.c.metric)), None)
+    if pp is None:
+        raise NoInput("no sampled pass probability (a task's pass_until)")
+    pmask = pp.x < ctx.train_below if ctx.train_below is not None else np.ones(len(pp.x), bool)
+    route = pass_route(pp, pmask, ctx.rng)
+    if route is None:
+        raise NoInput("too few sampled pass-probability points")
+    return route, "the sampled pass probability"
+
+
 def _metric_signal(ctx: SignalInput):
     m = ctx.mask
     fit = fit_line(ctx.t[m], ctx.y[m], ctx.se[m], metric_link(ctx.c, ctx.lower))
@@ -138,7 +155,7 @@ def _metric_signal(ctx: SignalInput):
 
 # name -> signal(ctx) -> (route or None, what it read); `auto` tries them in this order
 SIGNALS: dict = {"token_accuracy^L": _token_signal, "val_loss": _loss_signal,
-                 "metric": _metric_signal}
+                 "pass_prob": _pass_signal, "metric": _metric_signal}
 
 
 def register_signal(name: str, read) -> None:

@@ -281,3 +281,30 @@ def quantiles(v: np.ndarray):
     a = (1 - LEVEL) / 2
     lo, hi = np.quantile(v, [a, 1 - a], axis=0, method="nearest")  # draws may be +-inf
     return (float(lo), float(hi)) if np.ndim(lo) == 0 else (lo, hi)
+
+
+def pass_route(pp: Curve, mask, rng) -> Route | None:
+    """Exact match from the sampled pass probability (evaluate/pass_until.py, Hu et al. 2024):
+    log10 of the mean pass probability as a straight line in log10 x, exact match read as that
+    probability. A sampled answer passes less often than the greedy one, so its crossing is a
+    late estimate of the greedy threshold."""
+    t, y, se, _ = curve_arrays(pp)
+    ok = mask & np.isfinite(y) & np.isfinite(se)
+    if ok.sum() < 3:
+        return None
+    t, y, se = t[ok], y[ok], se[ok]
+    fit = fit_line(t, y, se, Link("identity"))
+    params = np.vstack([fit.coef, fit.draws(rng)])
+
+    def predict(tt, p):
+        with np.errstate(over="ignore"):
+            return np.minimum(10.0 ** (p[:, :1] + p[:, 1:2] * np.asarray(tt)[None, :]), 1.0)
+
+    def crossing(level, p):
+        if not 0 < level <= 1:
+            return np.full(len(p), np.nan)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            tc = (math.log10(level) - p[:, 0]) / p[:, 1]
+        return np.where(p[:, 1] > 0, tc, np.inf)
+
+    return Route("pass_prob", predict, crossing, params, _z(fit, +1, t, y, se))
