@@ -315,3 +315,23 @@ def test_token_metrics_and_their_baselines_are_in_the_models_tokens(tmp_path):
               tok(t, add_special_tokens=False)["input_ids"])
            for g, t in zip(samples["generated"], samples["target"])]
     assert res.loc["token_edit_distance", "value"] == pytest.approx(np.mean(ids))
+
+
+def test_eval_pass_until_agrees_between_our_checkpoint_and_its_export(trained, tmp_path):
+    # the export has our logits, so answers sampled from either pass alike (not the same draws:
+    # the Hugging Face scorer batches prompts in another order)
+    step_dir, hf_dir = trained
+    r = run_cli("eval", "--model", step_dir, "--model", hf_dir, "--tasks", "add1",
+                "--out", tmp_path / "ev", "--n", "60", "--pass-until", "32")
+    assert r.returncode == 0, r.stderr
+    res = read_results(tmp_path / "ev")
+    pp = res[res["metric"] == "log_pass_prob"].set_index("model_id")
+    assert len(pp) == 2 and pp["value"].notna().all()
+    a, b = pp.iloc[0], pp.iloc[1]
+    assert a["ci_low"] <= b["value"] <= a["ci_high"] or b["ci_low"] <= a["value"] <= b["ci_high"]
+    # greedy scores are unchanged by asking for sampled ones
+    em = res[res["metric"] == "exact_match"]["value"]
+    assert em.iloc[0] == em.iloc[1]
+    assert "at least 1" in _err(run_cli("eval", "--model", hf_dir, "--tasks", "add1", "--out",
+                                        tmp_path / "e2", "--pass-until", "0"))
+    assert not (tmp_path / "e2").exists()

@@ -43,7 +43,11 @@ def eval_cmd(model: list[str] = typer.Option(..., "--model", help="a local Huggi
                                        "examples: a seeded set from the task's train split)"),
              family: Optional[str] = typer.Option(None, help="the models' family (default: "
                                                   "from each directory name, keeping -deduped, "
-                                                  "-instruct, -chat variants apart)")) -> None:
+                                                  "-instruct, -chat variants apart)"),
+             pass_until: Optional[int] = typer.Option(None, help="also sample each example's "
+                                                      "answer (temperature 1, seeded) until "
+                                                      "correct twice, at most this many times: "
+                                                      "log_pass_prob")) -> None:
     """Score existing models on our tasks with our metrics, into a results table.
 
     Example: emergelab eval --model path/to/hf-model --tasks add,word_problem --shots 0,4 --out evals
@@ -63,7 +67,8 @@ def eval_cmd(model: list[str] = typer.Option(..., "--model", help="a local Huggi
                               batch_size=batch_size if batch_size == "auto" else int(batch_size),
                               seed=seed,
                               on_model=lambda m: err_console.print(f"eval {m}", highlight=False),
-                              device=device, dtype=dtype, shots=counts, family=family)
+                              device=device, dtype=dtype, shots=counts, family=family,
+                              pass_until=pass_until)
     results = read_results(out)
     console.print(eval_table(results))
     console.print(f"results: {out / 'results'} ({len(written)} models evaluated now)")

@@ -44,8 +44,8 @@ def expand_models(specs: list[str]) -> list[Path]:
     return out
 
 
-def tasks_from_specs(specs: list[str], n: int, seed: int,
-                     shots: list[int] | None = None) -> list[EvalTask]:
+def tasks_from_specs(specs: list[str], n: int, seed: int, shots: list[int] | None = None,
+                     pass_until: int | None = None) -> list[EvalTask]:
     """Task names (`add1`, `add/reversed`) or task files (BIG-bench .json, .jsonl), each at
     every number of shots (default: zero-shot only)."""
     from ..tasks.fewshot import shot_counts
@@ -58,7 +58,7 @@ def tasks_from_specs(specs: list[str], n: int, seed: int,
         else:
             name, _, variant = spec.partition("/")
             task = build_task(name, variant or None)
-        tasks += [EvalTask.build(task, n, seed, k) for k in shots]
+        tasks += [EvalTask.build(task, n, seed, k, pass_until=pass_until) for k in shots]
     names = [t.task.id for t in tasks if t.shots == shots[0]]
     if len(set(names)) != len(names):
         raise UserError(f"a task is given twice ({', '.join(names)})")
@@ -132,18 +132,22 @@ def evaluate_models(models: list[str], tasks: list[str], out: Path, n: int = 200
                     batch_size: int | str = 32, seed: int = 0, n_boot: int = 1000,
                     on_model=None, device: str | None = None,
                     dtype: str | None = None, shots: list[int] | None = None,
-                    limit: int | None = None, family: str | None = None) -> list[Path]:
+                    limit: int | None = None, family: str | None = None,
+                    pass_until: int | None = None) -> list[Path]:
     """Evaluate every model on every task into out/results and out/samples; returns the
     partitions written (models already evaluated in out are skipped). device: where the models
     run (auto: CUDA when present); dtype: their weights' dtype (default: bfloat16 on CUDA,
     float32 elsewhere). Scores do not depend on the device at a given dtype (within 1e-4).
     shots: the numbers of demonstrations to score each task at (default 0); limit: at most this
     many examples per task (lm-eval's --limit); family: every model's family (default: from its
-    directory name, variants such as -deduped or -instruct kept apart)."""
+    directory name, variants such as -deduped or -instruct kept apart); pass_until: also sample
+    each example's answer until correct twice, at most this many times (log_pass_prob)."""
     from ..device import resolve_device, resolve_dtype
 
     if limit is not None and limit < 1:
         raise UserError(f"--limit must be at least 1, not {limit}")
+    if pass_until is not None and pass_until < 1:
+        raise UserError(f"--pass-until must be at least 1 sampled answer, not {pass_until}")
     if family is not None and not family.strip():
         raise UserError("--family names no family")
     dev = resolve_device(device)
@@ -151,12 +155,14 @@ def evaluate_models(models: list[str], tasks: list[str], out: Path, n: int = 200
     dtype_name = str(torch_dtype).removeprefix("torch.")
     paths = expand_models(models)
     n = min(n, limit) if limit else n
-    eval_tasks = tasks_from_specs(tasks, n, seed, shots)
+    eval_tasks = tasks_from_specs(tasks, n, seed, shots, pass_until)
     manifest = {"tasks": tasks, "n": n, "seed": seed}  # more models may join later
     if dtype_name != "float32":  # scores depend on it: one evaluation directory, one dtype
         manifest["dtype"] = dtype_name
     if shots and list(shots) != [0]:
         manifest["shots"] = list(shots)
+    if pass_until:
+        manifest["pass_until"] = pass_until
     out = Path(out)
     man_path = out / "eval.json"
     if man_path.exists() and _read_manifest(man_path) != manifest:

@@ -226,8 +226,10 @@ class HFScorer:
 
     @torch.no_grad()
     def generate(self, prompts: list[str], targets: list[str], budget=None,
-                 stop_strings: tuple[str, ...] = ()) -> list[str]:
-        """budget(longest target in this model's tokens) -> new tokens allowed."""
+                 stop_strings: tuple[str, ...] = (),
+                 generator: torch.Generator | None = None) -> list[str]:
+        """budget(longest target in this model's tokens) -> new tokens allowed. With a
+        generator: each token sampled at temperature 1 from that stream."""
         one_line = not any("\n" in t for t in targets)
         stop = set(self._stop_ids()) if one_line else set()
         if self.tok.eos_token_id is not None:
@@ -239,13 +241,18 @@ class HFScorer:
         for b in range(0, len(order), self.batch_size):
             idxs = order[b:b + self.batch_size]
             enc = [self._encode_prompt(prompts[i])[-(self.max_len - max_new):] for i in idxs]
-            gen = self._greedy(enc, max_new, stop)
+            gen = self._greedy(enc, max_new, stop, generator)
             for i, g in zip(idxs, gen):
                 text = self.tok.decode(g, skip_special_tokens=True)
                 results[i] = cut_at_stop(text, stops_for(targets, stop_strings))
         return results
 
-    def _greedy(self, enc: list[list[int]], max_new: int, stop: set[int]) -> list[list[int]]:
+    def sample_generator(self, seed: int) -> torch.Generator:
+        """A seeded random stream on the model's device, for sampled generation."""
+        return torch.Generator(device=self.device).manual_seed(seed)
+
+    def _greedy(self, enc: list[list[int]], max_new: int, stop: set[int],
+                generator: torch.Generator | None = None) -> list[list[int]]:
         T = max(len(s) for s in enc)
         ids = torch.full((len(enc), T), self.pad_id, dtype=torch.long)
         mask = torch.zeros((len(enc), T), dtype=torch.long)
@@ -258,7 +265,12 @@ class HFScorer:
         new: list[list[int]] = [[] for _ in enc]
         done = [False] * len(enc)
         for _ in range(max_new):
-            nxt = out.logits[:, -1, :].argmax(-1)
+            logits = out.logits[:, -1, :]
+            if generator is None:
+                nxt = logits.argmax(-1)
+            else:
+                nxt = torch.multinomial(torch.softmax(logits.float(), -1), 1,
+                                        generator=generator).squeeze(-1)
             for r, t in enumerate(nxt.tolist()):
                 if not done[r]:
                     if t in stop:

@@ -77,7 +77,7 @@ def sample_until_correct(scorer, task, examples, budget: int, seed: int) -> Pass
     if budget < 1:
         raise UserError(f"pass_until must be at least 1 sampled answer, not {budget}")
     if not hasattr(scorer, "sample_generator"):
-        raise UserError("high-resolution evaluation (pass_until) samples our own models only")
+        raise UserError("high-resolution evaluation (pass_until) needs a scorer that samples answers")
     gen = scorer.sample_generator(seed)
     n = len(examples)
     draws, hits = np.zeros(n, int), np.zeros(n, int)
