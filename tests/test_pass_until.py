@@ -133,3 +133,16 @@ def test_bad_budget_is_one_line(tmp_path, extra, needle):
     assert proc.returncode == 2
     assert needle in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "r").exists()
+
+
+def test_the_example_config_is_the_demo_with_pass_until():
+    from pathlib import Path
+
+    from emergelab.config import load_config, load_preset
+
+    example = load_config(Path(__file__).resolve().parents[1] / "examples" / "pass_until.toml")
+    quick = load_preset("quick")
+    assert example.ladder == quick.ladder and example.train == quick.train
+    assert example.eval == quick.eval and example.seed == quick.seed
+    assert [t.pass_until for t in example.tasks] == [128, None, None]
+    assert [t.model_copy(update={"pass_until": None}) for t in example.tasks] == quick.tasks
