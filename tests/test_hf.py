@@ -324,6 +324,7 @@ def test_eval_pass_until_agrees_between_our_checkpoint_and_its_export(trained, t
     r = run_cli("eval", "--model", step_dir, "--model", hf_dir, "--tasks", "add1",
                 "--out", tmp_path / "ev", "--n", "60", "--pass-until", "32")
     assert r.returncode == 0, r.stderr
+    assert "log10 sampled pass probability" in r.stdout  # shown, not only stored
     res = read_results(tmp_path / "ev")
     pp = res[res["metric"] == "log_pass_prob"].set_index("model_id")
     assert len(pp) == 2 and pp["value"].notna().all()

@@ -71,6 +71,9 @@ def eval_cmd(model: list[str] = typer.Option(..., "--model", help="a local Huggi
                               pass_until=pass_until)
     results = read_results(out)
     console.print(eval_table(results))
+    if (results["metric"] == "log_pass_prob").any():
+        console.print(eval_table(results, ("log_pass_prob",),
+                                 "log10 sampled pass probability [95% interval]"))
     console.print(f"results: {out / 'results'} ({len(written)} models evaluated now)")
     console.print(f"next:    emergelab analyze {out} --x params")
 

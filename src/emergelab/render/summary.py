@@ -94,23 +94,30 @@ def _seed_text(r) -> str:
     return text + ")"
 
 
-def eval_table(results: pd.DataFrame) -> Table:
-    """One row per model, one column per task: the headline metric (exact match, or the
-    multiple-choice grade) with its interval."""
-    headline = results[results["metric"].isin(HEADLINE)]
+def eval_table(results: pd.DataFrame, metrics=HEADLINE,
+               title: str = "Exact match / multiple-choice grade [95% interval]") -> Table:
+    """One row per model, one column per task: the metric (by default the headline one: exact
+    match, or the multiple-choice grade) with its interval; a missing value with an upper end
+    (nothing solved when sampling until correct) shows as "< upper end"."""
+    headline = results[results["metric"].isin(metrics)]
     headline = headline.assign(label=[task_label(t, v, k) for t, v, k in
                                       zip(headline["task"], headline["variant"],
                                           headline.get("shots", [0] * len(headline)))])
-    table = Table(title="Exact match / multiple-choice grade [95% interval]")
+    table = Table(title=title)
     table.add_column("model")
     table.add_column("params", justify="right")
     labels = sorted(headline["label"].unique())
     for label in labels:
         table.add_column(label, justify="right")
+
+    def cell(r) -> str:
+        if pd.isna(r["value"]):
+            return f"< {r['ci_high']:.2f}" if pd.notna(r["ci_high"]) else ""
+        return f"{r['value']:.2f} [{r['ci_low']:.2f}, {r['ci_high']:.2f}]"
+
     models = headline.drop_duplicates("model_id").sort_values("params")
     for m in models.itertuples(index=False):
         rows = headline[headline["model_id"] == m.model_id].set_index("label")
-        cells = [f"{rows.loc[lb, 'value']:.2f} [{rows.loc[lb, 'ci_low']:.2f}, "
-                 f"{rows.loc[lb, 'ci_high']:.2f}]" if lb in rows.index else "" for lb in labels]
-        table.add_row(str(m.model_id), num(m.params), *cells)
+        table.add_row(str(m.model_id), num(m.params),
+                      *(cell(rows.loc[lb]) if lb in rows.index else "" for lb in labels))
     return table
