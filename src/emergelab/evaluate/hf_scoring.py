@@ -21,7 +21,7 @@ from ..device import device_of
 from ..errors import UserError
 from ..tasks import Example
 from ..tasks.base import default_generation_budget
-from .scoring import cut_at_stop, stops_for
+from .scoring import cut_at_stop, next_token, stops_for
 
 
 def load_hf_model(path: Path, device="cpu", dtype: torch.dtype = torch.float32):
@@ -265,12 +265,7 @@ class HFScorer:
         new: list[list[int]] = [[] for _ in enc]
         done = [False] * len(enc)
         for _ in range(max_new):
-            logits = out.logits[:, -1, :]
-            if generator is None:
-                nxt = logits.argmax(-1)
-            else:
-                nxt = torch.multinomial(torch.softmax(logits.float(), -1), 1,
-                                        generator=generator).squeeze(-1)
+            nxt = next_token(out.logits[:, -1, :], generator)
             for r, t in enumerate(nxt.tolist()):
                 if not done[r]:
                     if t in stop:

@@ -41,6 +41,14 @@ def teacher_forced(model, examples: list[Example], tok: CharTokenizer,
     return out
 
 
+def next_token(logits: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Each row's next token: the argmax, or with a generator one sampled at temperature 1 from
+    that stream (both scorers decode with this)."""
+    if generator is None:
+        return logits.argmax(-1)
+    return torch.multinomial(torch.softmax(logits.float(), -1), 1, generator=generator).squeeze(-1)
+
+
 @torch.no_grad()
 def greedy_generate(model, prompts: list[str], tok: CharTokenizer, max_new_tokens: int,
                     batch_size: int = 256, stop: tuple[str, ...] = (),
@@ -68,11 +76,7 @@ def greedy_generate(model, prompts: list[str], tok: CharTokenizer, max_new_token
         logits = model.decode(idx, mask, cache) if steps > 0 else None
         real = torch.ones(len(enc), 1, dtype=torch.bool, device=device)
         for n in range(steps):
-            if generator is None:
-                nxt = logits.argmax(-1)
-            else:
-                probs = torch.softmax(logits.float(), dim=-1)
-                nxt = torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+            nxt = next_token(logits, generator)
             nxt = torch.where(done, torch.full_like(nxt, tok.eos_id), nxt)
             new.append(nxt)
             done |= nxt == tok.eos_id
