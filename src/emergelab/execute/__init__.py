@@ -1,4 +1,5 @@
-"""How a ladder's members run. Three backends run the same `member.run_member`:
+"""How a ladder's members run. Three backends run the same work, a job's `run_unit(i)` (a
+LadderJob's: `member.run_member`; fine-tuning probes bring a job of their own):
 
 - `LocalPool` (the default): members side by side in worker processes on this machine;
 - `RayCluster`: members as Ray tasks on a cluster, retried and resumed when a worker dies;

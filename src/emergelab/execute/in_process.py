@@ -31,8 +31,6 @@ class InProcess:
     def run(self, job: LadderJob, order: list[int],
             on_progress: Callable[[dict[str, int]], None]) -> tuple[tuple[str, int] | None, float]:
         from ..experiment import setup
-        from .member import run_member
-
         prepared = setup(job.cfg)
         counts: dict[str, int] = {}
         for i in order:
@@ -42,7 +40,7 @@ class InProcess:
                 counts[mid] = n
                 on_progress(counts)
 
-            step, _ = run_member(job, i, one, prepared)  # the monitor is this process's own
+            step, _ = job.run_unit(i, one, prepared)  # the monitor is this process's own
             counts[mid] = job.unit_steps(i)
             if step is not None:
                 return (mid, step), 0.0

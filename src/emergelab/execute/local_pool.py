@@ -230,9 +230,7 @@ def _worker(job: LadderJob, index: int, progress, send) -> None:
         def report(n: int) -> None:
             progress.value = n
 
-        from .member import run_member
-
-        stopped, spent = run_member(job, index, report)
+        stopped, spent = job.run_unit(index, report)
         send.send(("ok", stopped, spent))
     except BaseException as err:  # noqa: BLE001 - everything goes back to the parent
         send.send(("error", _portable(err), traceback.format_exc()))

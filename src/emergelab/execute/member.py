@@ -77,6 +77,11 @@ class LadderJob:
         """Progress units of unit i: training steps once, then every member's evaluations."""
         return self.cfg.train.steps + len(self.unit(i)) * self.evals_per_member
 
+    def run_unit(self, index: int, on_progress: Callable[[int], None] | None = None,
+                 prepared=None) -> tuple[int | None, float]:
+        """What a backend runs for unit `index`, wherever it runs (run_member)."""
+        return run_member(self, index, on_progress, prepared)
+
 
 def release_memory() -> None:
     """Hand freed heap back to the system. Every batch has its own padded length, so glibc keeps

@@ -120,9 +120,7 @@ def member_task(job: LadderJob, index: int, tracker) -> tuple[int | None, float]
             except Exception:  # noqa: BLE001 - progress is cosmetic; training goes on
                 pass
 
-    from .member import run_member
-
-    return run_member(job, index, report)
+    return job.run_unit(index, report)
 
 
 @dataclass
