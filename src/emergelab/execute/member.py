@@ -119,6 +119,26 @@ def member_finished(cfg: RunConfig, member: Member, out: Path) -> bool:
                for s in steps)
 
 
+def result_rows(cfg: RunConfig, member: Member, model, info: dict, results: list[dict],
+                final: bool, **extra_columns) -> list[dict]:
+    """The results-schema rows of one evaluated checkpoint (bits_per_param derived from
+    stored_bits); info: the checkpoint's config.json."""
+    extra = []
+    for r in results:
+        if r["metric"] == "stored_bits":
+            extra.append({**r, "metric": "bits_per_param",
+                          "value": r["value"] / info["params_nonembed"]})
+    now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    c = model.cfg
+    return [{"run_id": cfg.name, "model_id": member.model_id, "step": info["step"],
+             "family": cfg.name, "params": info["params"],
+             "params_nonembed": info["params_nonembed"], "n_layer": c.n_layer,
+             "d_model": c.d_model, "n_head": c.n_head, "tokens": info["tokens"],
+             "flops": float(info["flops"]), "val_loss": info["val_loss"],
+             "final_checkpoint": final, **r, "seed": member.seed, **extra_columns,
+             "created_at": now, "version": __version__} for r in results + extra]
+
+
 def evaluate_member(cfg: RunConfig, member: Member, out: Path, eval_tasks: list[EvalTask],
                     on_done=None, device="cpu") -> None:
     ckpts = list_checkpoints(out / "checkpoints" / member.model_id)
@@ -135,20 +155,8 @@ def evaluate_member(cfg: RunConfig, member: Member, out: Path, eval_tasks: list[
         samples, results = evaluate_model(CharScorer(model.to(device), cfg.eval.batch_size),
                                           eval_tasks, seed=cfg.seed,
                                           n_boot=cfg.eval.bootstrap, level=cfg.eval.level)
-        c = model.cfg
         common = {"run_id": cfg.name, "model_id": member.model_id, "step": step}
-        extra = []
-        for r in results:
-            if r["metric"] == "stored_bits":
-                extra.append({**r, "metric": "bits_per_param",
-                              "value": r["value"] / info["params_nonembed"]})
-        now = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        rows = [{**common, "family": cfg.name, "params": info["params"],
-                 "params_nonembed": info["params_nonembed"], "n_layer": c.n_layer,
-                 "d_model": c.d_model, "n_head": c.n_head, "tokens": info["tokens"],
-                 "flops": float(info["flops"]), "val_loss": info["val_loss"],
-                 "final_checkpoint": step == final_step, **r, "seed": member.seed,
-                 "created_at": now, "version": __version__} for r in results + extra]
+        rows = result_rows(cfg, member, model, info, results, step == final_step)
         # samples first: a results partition is the mark that this checkpoint is done
         write_partition([{**common, **s} for s in samples], out / "samples", name)
         write_partition(rows, out / "results", name)
