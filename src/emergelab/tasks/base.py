@@ -108,6 +108,10 @@ class Task:
         rng = random.Random(f"fresh|{self.name}|{seed}")
         return self._distinct(rng, n, EVAL, exclude)
 
+    def train_set(self, rng: random.Random, n: int) -> list[Example]:
+        """Up to n distinct training examples from rng's stream (never an evaluation item)."""
+        return self._distinct(rng, n, TRAIN, set())
+
     def _distinct(self, rng: random.Random, n: int, split: str, exclude: set[str]) -> list[Example]:
         seen: dict[str, Example] = {}
         misses = 0
