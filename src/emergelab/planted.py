@@ -212,3 +212,35 @@ def planted_recipe(rng: np.random.Generator, truth: str, seeds: int = 3, shift: 
             tables.append(df)
     return pd.concat(tables, ignore_index=True), {"class": truth, "shift": shift,
                                                   "spread": spread, "spacing": spacing}
+
+
+def planted_finetune(rng: np.random.Generator, flat: bool = False, n: int = 200,
+                     grid: tuple[int, ...] = (64, 512, 4096),
+                     chance: float = 0.005) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """A run whose exact match emerges at a known size, and fine-tuning probes of its members
+    below the cutoff that follow an emergence law (analysis/forecasting/emergence_law.py): the
+    point moves beta decades per decade of k past k0 (beta 0.3-0.8, k0 within the grid), so the
+    probes emerge among the small members while the run's own points sit at chance. flat: the
+    probes never leave chance. Returns (run rows, probe rows, truth with the threshold and the
+    cutoff); every value binomial of n examples."""
+    mu0 = rng.uniform(4.5, 5.0)
+    beta, k0 = rng.uniform(0.3, 0.8), 10 ** rng.uniform(np.log10(grid[0]), np.log10(grid[-1]))
+    width = rng.uniform(0.1, 0.3)
+    s = np.linspace(3.2, 5.8, 9)
+    cut = 10 ** (mu0 - 0.3)  # the run's own points below it sit near chance
+
+    def em(t, k):
+        if flat:
+            return np.full_like(t, chance)
+        mu = mu0 - beta * np.log10(1 + k / k0)
+        return chance + (1 - chance) / (1 + np.exp(-(t - mu) / width))
+
+    run = _rows("finetune", "probed", "exact_match", 10**s, em(s, 0), n, rng, chance)
+    small = s[10**s < cut]
+    probes = []
+    for k in grid:
+        for r, t in zip(_rows("finetune", "probed", "exact_match", 10**small, em(small, k), n,
+                              rng, chance), small):
+            probes.append({**r, "finetune_k": k, "model_id": f"m{t:.3f}"})
+    return (pd.DataFrame(run), pd.DataFrame(probes),
+            {"threshold": 10**mu0, "cutoff": cut, "beta": beta, "k0": k0})

@@ -24,6 +24,10 @@ them in this order):
   straight line in log10 x; exact match read as that probability. It resolves abilities far
   below 1/n; a sampled answer passes less often than the greedy one, so the threshold it gives is
   a late estimate. Only runs that asked for it have it, so it changes no other forecast.
+- "finetune" (Snell et al. 2024): for exact match, copies of the members below the cutoff
+  fine-tuned on k examples of the task for a grid of k (`predict --finetune`), their emergence
+  law (emergence_law.py) read at k = 0, the run's own setting. Only runs whose probes were asked
+  for have it; tried after the passive signals, which cost nothing to read.
 - "metric": the metric itself, as a logistic in log x between its lower level and its best value
   (a bounded metric), or as a straight line in log x (an unbounded one).
 
@@ -42,12 +46,15 @@ import numpy as np
 from ...errors import UserError
 from ...evaluate.registry import lookup
 from ..verdicts.curves import Curve, best_oriented, undo
+from .emergence_law import ProbePoints, dispersion, law_curves, law_route
 from .routes import (LEVEL, Route, curve_arrays, fit_line, line_route, loss_route, lower_level,
                      metric_link, pass_route, token_route)
 
 Z_MOVE = 3.0        # a signal moves when it improves by this many standard errors
 TOKEN_PARTNER = {"exact_match": "token_accuracy"}  # a discrete metric -> its per-token partner
 PASS_PARTNER = {"exact_match": "log_pass_prob"}    # ... -> its sampled pass probability
+PROBED = ("exact_match",)   # metrics an emergence law of fine-tuning probes reads
+DISPERSED = 4.0     # a law whose points scatter this many times their noise says so
 NO_SIGNAL = "no signal yet"
 HORIZON = 3.0       # decades past the largest training point: a crossing beyond is "open"
 
@@ -84,6 +91,7 @@ class Forecast:
     # for plots: a dense grid of x with the forecast and its band
     grid: dict = field(default_factory=dict, repr=False)
     train: dict = field(default_factory=dict, repr=False)
+    law: dict | None = None             # the finetune signal's fitted law and its probes
 
     def to_json(self) -> dict:
         return {**{k: v for k, v in self.keys.items()}, "metric": self.metric, "x": self.x,
@@ -92,7 +100,8 @@ class Forecast:
                 "threshold_ci": self.threshold_ci, "threshold_level": self.level,
                 "interval_level": LEVEL, "note": self.note,
                 "points": [{"x": p.x, "predicted": p.predicted, "interval": p.interval,
-                            "observed": p.observed, "held_out": p.held_out} for p in self.points]}
+                            "observed": p.observed, "held_out": p.held_out} for p in self.points],
+                **({"law": self.law} if self.law else {})}
 
 
 @dataclass
@@ -112,6 +121,7 @@ class SignalInput:
     loss: np.ndarray | None
     train_below: float | None
     rng: np.random.Generator
+    probes: ProbePoints | None = None   # fine-tuning probes with the run's own points (k = 0)
 
 
 class NoInput(Exception):
@@ -147,6 +157,21 @@ def _pass_signal(ctx: SignalInput):
     return route, "the sampled pass probability"
 
 
+def _finetune_signal(ctx: SignalInput):
+    best = best_oriented(ctx.c)
+    if ctx.c.metric not in PROBED or best is None or not best > ctx.lower:
+        raise NoInput("")  # not a metric probes read: nothing to say
+    if ctx.probes is None:
+        raise NoInput("no fine-tuning probes (predict --finetune)")
+    if len(ctx.probes.grid) < 3:
+        raise NoInput("fine-tuning probes at fewer than 3 values of k")
+    route, law = law_route(ctx.probes, ctx.lower, best, int(ctx.rng.integers(2**31)))
+    route.detail = {**law.to_json(), "k": ctx.probes.grid,
+                    "dispersion": dispersion(law, ctx.probes, ctx.lower, best),
+                    "curves": law_curves(law, ctx.probes, ctx.lower, best)}
+    return route, "exact match of the fine-tuned probes"
+
+
 def _metric_signal(ctx: SignalInput):
     m = ctx.mask
     fit = fit_line(ctx.t[m], ctx.y[m], ctx.se[m], metric_link(ctx.c, ctx.lower))
@@ -155,7 +180,8 @@ def _metric_signal(ctx: SignalInput):
 
 # name -> signal(ctx) -> (route or None, what it read); `auto` tries them in this order
 SIGNALS: dict = {"token_accuracy^L": _token_signal, "val_loss": _loss_signal,
-                 "pass_prob": _pass_signal, "metric": _metric_signal}
+                 "pass_prob": _pass_signal, "finetune": _finetune_signal,
+                 "metric": _metric_signal}
 
 
 def register_signal(name: str, read) -> None:
@@ -170,7 +196,7 @@ def register_signal(name: str, read) -> None:
 def forecast_curve(c: Curve, train_below: float | None, at: list[float] | None = None,
                    group: list[Curve] | None = None, lengths: np.ndarray | None = None,
                    loss: np.ndarray | None = None, signal: str = "auto",
-                   seed: int = 0) -> Forecast:
+                   seed: int = 0, probes: ProbePoints | None = None) -> Forecast:
     """Forecast curve c from its points below train_below (all points when None).
 
     group: the other metrics' curves of the same (family, task, variant, shots) — the token route
@@ -189,14 +215,16 @@ def forecast_curve(c: Curve, train_below: float | None, at: list[float] | None =
         fc.note = f"{int(mask.sum())} points below the cutoff; a forecast needs 3"
         return fc
     lower = lower_level(y[mask], b)
-    ctx = SignalInput(c, mask, t, y, se, lower, group or [], lengths, loss, train_below, rng)
+    ctx = SignalInput(c, mask, t, y, se, lower, group or [], lengths, loss, train_below, rng,
+                      probes)
     candidates = tuple(SIGNALS) if signal == "auto" else (signal,)
     route, why = None, []
     for name in candidates:
         try:
             route, what = SIGNALS[name](ctx)
         except NoInput as missing:
-            why.append(str(missing))
+            if str(missing):
+                why.append(str(missing))
             route = None
             continue
         if route is not None and route.z >= Z_MOVE:
@@ -209,7 +237,7 @@ def forecast_curve(c: Curve, train_below: float | None, at: list[float] | None =
         fc.points = [Point(float(xi), None, None, float(yi))
                      for xi, yi, m in zip(c.x, c.y, mask) if not m]
         return fc
-    fc.signal, fc.status = route.signal, "forecast"
+    fc.signal, fc.status, fc.law = route.signal, "forecast", route.detail
     # values: held-out points (with their own noise added), then --at
     xs = [(float(xi), float(yi), float(si)) for xi, yi, si, m in zip(c.x, y, se, mask) if not m]
     extra = list(at or [])
@@ -251,6 +279,9 @@ def forecast_curve(c: Curve, train_below: float | None, at: list[float] | None =
             lo, hi = Route(route.signal, None, None, route.params, forms=forms).interval(draws[keep])
             fc.threshold_ci = [float(10**lo) if np.isfinite(lo) else None,
                                float(10**hi) if np.isfinite(hi) else None]
+    if fc.law and fc.law["dispersion"] > DISPERSED and not fc.note:
+        fc.note = (f"the probes scatter {fc.law['dispersion']:.0f}x beyond their binomial noise "
+                   "(members differ more than the law says)")
     t_all = np.concatenate([t, np.log10([p.x for p in fc.points])]) if fc.points else t
     if fc.threshold:
         t_all = np.append(t_all, math.log10(fc.threshold))

@@ -22,6 +22,7 @@ from ...sources import our_run_dirs, run_source, source_label
 from ...store import has_table, query
 from ..verdicts.analyze_source import declared_arms, read_scaled_table
 from ..verdicts.curves import Curve, build_curves
+from .emergence_law import ProbePoints
 from .forecast import Forecast, forecast_curve
 
 
@@ -75,11 +76,40 @@ def _loss_by_point(df: pd.DataFrame, x: str) -> dict[tuple, float]:
     return {k: float(v) for k, v in d.groupby(["family", x])["val_loss"].mean().items()}
 
 
+def probe_points(probes: pd.DataFrame, c: Curve, cutoff: float | None) -> ProbePoints | None:
+    """Curve c's fine-tuning probes below the cutoff (rows of a probe table: the results schema
+    plus finetune_k) with c's own points as k = 0; a size is one bootstrap unit."""
+    d = probes[probes["metric"] == c.metric]
+    for key, value in c.keys.items():
+        if key not in d.columns:
+            continue
+        if value is None:
+            d = d[d[key].isna()]
+        elif key == "shots":
+            d = d[pd.to_numeric(d[key], errors="coerce") == float(value)]
+        else:
+            d = d[d[key].astype(str) == str(value)]
+    d = d[d[c.x_name].notna()]
+    if cutoff is not None:
+        d = d[d[c.x_name] < cutoff]
+    if d.empty:
+        return None
+    d = d.sort_values([c.x_name, "finetune_k", "model_id"])  # not the files' read order
+    own = c.x < cutoff if cutoff is not None else np.ones(len(c.x), bool)
+    n_own = c.n[own] if c.n is not None else np.full(own.sum(), float(d["n"].median()))
+    x = np.concatenate([c.x[own], d[c.x_name].to_numpy(float)])
+    return ProbePoints(np.log10(x), np.concatenate([np.zeros(own.sum()),
+                                                     d["finetune_k"].to_numpy(float)]),
+                       np.concatenate([c.y[own], d["value"].to_numpy(float)]),
+                       np.concatenate([n_own, d["n"].to_numpy(float)]), np.round(np.log10(x), 6))
+
+
 def predict(source: str | Path | pd.DataFrame, x: str | None = None, where: str | None = None,
             train_below: float | None = None, at: list[float] | None = None,
-            signal: str = "auto", seed: int = 0) -> Prediction:
+            signal: str = "auto", seed: int = 0, probes: pd.DataFrame | None = None) -> Prediction:
     """Forecast every (family, task, variant, shots, metric) curve from its points with
-    x < train_below (all points when None: a forecast beyond the ladder, at `at`)."""
+    x < train_below (all points when None: a forecast beyond the ladder, at `at`). probes: a
+    table of fine-tuning probes (emergelab.probing; the `finetune` signal reads it)."""
     name, run_dir = source_label(source), run_source(source)
     df, x = read_scaled_table(source, where, x)
     if "family" not in df.columns:
@@ -95,13 +125,15 @@ def predict(source: str | Path | pd.DataFrame, x: str | None = None, where: str 
     if train_below is not None and max(int((c.x < train_below).sum()) for c in curves) < 3:
         raise UserError(f"`train_below` {train_below:g} leaves fewer than 3 points on every "
                         f"curve (smallest {x}: {min(c.x.min() for c in curves):g})")
-    forecasts = forecast_all(curves, df, run_dir, x, lambda c: train_below, at, signal, seed)
+    forecasts = forecast_all(curves, df, run_dir, x, lambda c: train_below, at, signal, seed,
+                             probes)
     path = None if isinstance(source, pd.DataFrame) else Path(source)
     return Prediction(path, x, train_below, forecasts, curves)
 
 
 def forecast_all(curves: list[Curve], df: pd.DataFrame, source: Path | None, x: str, cutoff, at=None,
-                 signal: str = "auto", seed: int = 0) -> list[Forecast]:
+                 signal: str = "auto", seed: int = 0,
+                 probes: pd.DataFrame | None = None) -> list[Forecast]:
     """Forecast each curve from its points below cutoff(curve), with the answer lengths and
     validation losses the source holds (shared by `predict` and `analyze --backtest`)."""
     lengths = _answer_lengths(source) if source is not None and source.is_dir() else {}
@@ -115,6 +147,7 @@ def forecast_all(curves: list[Curve], df: pd.DataFrame, source: Path | None, x: 
         fam = str(k["family"]).split("/")[0] if k["family"] is not None else None
         L = lengths.get((fam, k["task"], k["variant"], float(k["shots"] or 0)))
         losses = np.array([loss.get((k["family"], xi), np.nan) for xi in c.x]) if loss else None
+        pts = probe_points(probes, c, cutoff(c)) if probes is not None else None
         out.append(forecast_curve(c, cutoff(c), at, groups[tuple(k.values())], L, losses,
-                                  signal, seed))
+                                  signal, seed, pts))
     return out

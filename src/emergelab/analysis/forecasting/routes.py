@@ -108,6 +108,7 @@ class Route:
     params: np.ndarray     # (1 + N_DRAWS, k): the fit first, then draws
     z: float = 0.0         # how decisively its signal improves, in standard errors (_z)
     forms: np.ndarray | None = None  # per draw, which assumed form drew it (None: one form)
+    detail: dict | None = None       # what the forecast's JSON shows of the fit (a law's terms)
 
     def interval(self, draws: np.ndarray):
         """The LEVEL interval of per-draw values (along the first axis): with several forms, the
