@@ -6,6 +6,7 @@ finishes, every result row is there exactly once, the killed member resumed from
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -175,3 +176,22 @@ def test_bad_backend_options_are_one_line_and_write_nothing(tmp_path):
         r = run_cli("run", "--preset", "micro", "--out", out, *extra)
         assert r.returncode == 2 and r.stderr.strip().splitlines() == [line], r.stderr
     assert not out.exists()
+
+
+def test_finetune_probes_run_as_ray_tasks_and_equal_in_process_ones(cluster, tmp_path):
+    from emergelab.execute import InProcess, RayCluster
+    from emergelab.probing import predict_with_probes
+
+    from .test_finetune_probes import GRID, STEPS, _tiny_run
+
+    c, _ = cluster
+    run_dir = _tiny_run(tmp_path)
+    tables = []
+    for name, backend in (("ray", RayCluster(c.address, threads=1)), ("local", InProcess(1))):
+        d = tmp_path / name
+        shutil.copytree(run_dir, d)
+        predict_with_probes(d, train_below=10000, grid=GRID, steps=STEPS, backend=backend,
+                            signal="finetune")
+        t = read_results(d / "finetune").sort_values(["model_id", "finetune_k", "metric"])
+        tables.append(t[["model_id", "finetune_k", "metric", "value"]].to_numpy())
+    assert len(tables[0]) and (tables[0] == tables[1]).all()

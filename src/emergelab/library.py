@@ -140,10 +140,16 @@ def compare(a: Source, b: Source, metric: str = "exact_match", x: str | None = N
     return Comparison(metric, va.x, rows, va.curves, vb.curves)
 
 
-def predict(source: Source, **options) -> "Prediction":
+def predict(source: Source, finetune: bool = False, **options) -> "Prediction":
     """Forecast every curve from its smaller members (train_below) or beyond the ladder (at);
     each forecast names its signal or says "no signal yet". Options as
-    analysis.forecasting.predict_source.predict (x, where, train_below, at, signal, seed)."""
+    analysis.forecasting.predict_source.predict (x, where, train_below, at, signal, seed).
+    finetune: first fine-tune the members below train_below on the tasks no passive signal
+    reads (probing.predict_with_probes: grid, steps, backend, device)."""
+    if finetune:
+        from .probing import predict_with_probes
+
+        return predict_with_probes(source, **options)
     from .analysis.forecasting.predict_source import predict as predict_source
 
     return predict_source(source, **options)

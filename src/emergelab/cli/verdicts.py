@@ -9,8 +9,8 @@ from typing import Optional
 import typer
 
 from ..errors import UserError
-from .common import (app, as_flags, console, ensure_dir, err_console, fmt, num, print_json,
-                     split_list)
+from .common import (Address, Backend, Device, Quiet, Retries, Threads, Workers, app, as_flags,
+                     console, ensure_dir, err_console, fmt, num, print_json, split_list)
 
 
 @app.command()
@@ -207,17 +207,36 @@ def predict(source: Path = typer.Argument(..., help="a run dir, a suite, or any 
                                                                    "this; forecast the rest"),
             at: Optional[str] = typer.Option(None, help="also forecast at these x, "
                                                         "comma-separated"),
-            signal: str = typer.Option("auto", help="auto, token_accuracy^L, val_loss, pass_prob or metric"),
+            signal: str = typer.Option("auto", help="auto, token_accuracy^L, val_loss, "
+                                                    "pass_prob, finetune or metric"),
+            finetune: bool = typer.Option(False, "--finetune",
+                                          help="fine-tune the members below --train-below on k "
+                                               "examples of each task no passive signal "
+                                               "reads, and forecast from their emergence law"),
+            finetune_k: Optional[str] = typer.Option(None, help="the k grid of --finetune, "
+                                                            "comma-separated (default "
+                                                            "64,512,4096)"),
+            finetune_steps: Optional[int] = typer.Option(None, help="steps of each --finetune "
+                                                                "probe (default: the run's)"),
             json_out: bool = typer.Option(False, "--json", help="print JSON"),
             plot: Optional[Path] = typer.Option(None, help="write one PNG per forecast curve "
-                                                          "here")) -> None:
+                                                          "here"),
+            quiet: Quiet = False,
+            workers: Workers = None,
+            threads: Threads = None,
+            backend: Backend = "local",
+            address: Address = None,
+            retries: Retries = None,
+            device: Device = "auto") -> None:
     """Forecast every curve from its smaller models, or say "no signal yet".
 
     Forecast every curve from its smaller models: values at held-out sizes with 90%
     intervals, and where the forecast crosses halfway to the metric's best value (the
-    threshold). Says which signal each forecast used, or "no signal yet".
+    threshold). Says which signal each forecast used, or "no signal yet". With --finetune,
+    copies of the small members are fine-tuned on the task first (kept in RUN/finetune/;
+    --backend and its options say where they run).
 
-    Example: emergelab predict emergelab-demo --train-below 30000
+    Example: emergelab predict emergelab-demo --train-below 30000 --finetune
     """
     from ..analysis.forecasting.predict_source import predict as predict_source
 
@@ -227,9 +246,31 @@ def predict(source: Path = typer.Argument(..., help="a run dir, a suite, or any 
             at_values = [float(v) for v in split_list(at)]
         except ValueError:
             raise UserError(f"--at takes comma-separated numbers (got {at!r})") from None
+    if not finetune:
+        for name, value in (("--finetune-k", finetune_k), ("--finetune-steps", finetune_steps),
+                            ("--workers", workers), ("--threads", threads),
+                            ("--address", address), ("--retries", retries)):
+            if value is not None:
+                raise UserError(f"{name} is an option of --finetune")
+        if backend != "local":
+            raise UserError("--backend is an option of --finetune")
     ensure_dir(plot)
-    p = predict_source(source, x=x, where=where, train_below=train_below, at=at_values,
-                       signal=signal)
+    if finetune:
+        from ..execute import backend_named
+        from ..probing import DEFAULT_GRID, predict_with_probes
+
+        try:
+            grid = DEFAULT_GRID if finetune_k is None else [int(v) for v in split_list(finetune_k)]
+        except ValueError:
+            raise UserError(f"--finetune-k takes comma-separated whole numbers "
+                            f"(got {finetune_k!r})") from None
+        chosen = backend_named(backend, workers, threads, address, retries)
+        p = predict_with_probes(source, train_below, grid, finetune_steps, chosen, device, x=x,
+                                where=where, at=at_values, signal=signal, quiet=quiet,
+                                console=err_console)
+    else:
+        p = predict_source(source, x=x, where=where, train_below=train_below, at=at_values,
+                           signal=signal)
     if plot is not None:
         from ..render.forecast_plots import plot_forecasts
 

@@ -1,5 +1,6 @@
 """PNG plots of forecasts (`predict --plot`): the points fitted, the cutoff, the forecast with its
-band, the held-out points as observed, and the forecast threshold with its interval. And, for
+band, the held-out points as observed, and the forecast threshold with its interval (for the
+finetune signal also the probes beside their emergence law, per k). And, for
 observational scaling, each task's observed values against FLOPs beside both forecasts."""
 
 from __future__ import annotations
@@ -35,6 +36,15 @@ def plot_forecasts(forecasts: list[Forecast], out_dir: Path) -> list[Path]:
             ax.text(0.03, 0.95, "\n".join(textwrap.wrap(f"no signal yet: {f.note}", 60)),
                     transform=ax.transAxes, fontsize=7, va="top", color="tab:red")
         ax.plot(f.train["x"], f.train["y"], "o", color="black", ms=5, label="fitted on")
+        if f.law:  # the probes beside their law, one colour per k (k = 0 is the run itself)
+            colours = plt.get_cmap("viridis")
+            ks = [k for k in f.law["curves"] if k != "0"]
+            for i, k in enumerate(ks):
+                c = f.law["curves"][k]
+                col = colours(0.15 + 0.7 * i / max(1, len(ks) - 1))
+                ax.plot(c["x"], c["observed"], "^", color=col, ms=5,
+                        label=f"fine-tuned, k = {k}")
+                ax.plot(c["fit_x"], c["fit"], "-", color=col, lw=0.8, alpha=0.8)
         held = [p for p in f.points if p.held_out and p.observed is not None]
         if held:
             ax.plot([p.x for p in held], [p.observed for p in held], "o", mfc="white",

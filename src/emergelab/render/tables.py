@@ -173,6 +173,12 @@ def forecast_table(p, source, train_below) -> tuple[StackedTable, list[str]]:
             lo, hi = f.threshold_ci
             thr += f" [{num(lo) or '<'}, {num(hi) or '>'}]"
         rows.append([label, f.signal, thr, ""])
+        if f.law:
+            law = f.law
+            reasons.append(f"{head}, {label}: emergence law of probes fine-tuned on k = "
+                           f"{', '.join(map(str, law['k']))} examples: the threshold moves "
+                           f"{law['beta']:.2f} decades per decade of k past k0 = "
+                           f"{num(law['k0'])}" + (f"; {f.note}" if f.note else ""))
         for pt in f.points:
             obs = ""
             if pt.observed is not None:
