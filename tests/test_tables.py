@@ -162,3 +162,14 @@ def test_help_shows_what_to_type_and_an_example(name):
     assert "Example" in out
     for python_type in ("<bool>", "<str>", "<int", "<float", "<path>", "[x>="):
         assert python_type not in out, (name, python_type)
+
+
+def test_help_prose_is_reflowed_to_the_terminal_and_commands_keep_their_lines():
+    from emergelab.cli.common import reflow
+
+    text = ("First line of a paragraph that\ngoes on here.\n\n"
+            "Example: emergelab run --preset quick\nemergelab analyze out\n\n- a list item\n"
+            "- another")
+    assert reflow(text) == ("First line of a paragraph that goes on here.\n\n"
+                            "Example: emergelab run --preset quick\nemergelab analyze out\n\n"
+                            "- a list item\n- another")

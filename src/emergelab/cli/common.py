@@ -116,6 +116,22 @@ def fail(message: str) -> None:
     sys.exit(2)
 
 
+def reflow(text: str) -> str:
+    """A docstring's prose paragraphs as single lines, so the terminal wraps them at its own
+    width (80 columns broke a 90-column source line in two); command lines, indented and list
+    lines keep their own line."""
+    out = []
+    for para in text.strip().split("\n\n"):
+        lines = [ln.strip() for ln in para.strip().splitlines()]
+        raw = para.strip().splitlines()
+        merged = lines[:1]
+        for ln, orig in zip(lines[1:], raw[1:]):
+            keep = orig.startswith(" ") or ln.startswith(("emergelab ", "- ", "|", "Example"))
+            merged[-1:] = [merged[-1], ln] if keep else [merged[-1] + " " + ln]
+        out.append("\n".join(merged))
+    return "\n\n".join(out)
+
+
 def plain_help(command) -> None:
     """--help shows what to type, not Python types: an option's value as its name in capitals
     (--out OUT, --workers WORKERS), flags bare, no range notes (the help text says the limits)."""
@@ -137,6 +153,8 @@ def plain_help(command) -> None:
         return option
 
     command.get_help_option = help_option
+    if command.help:
+        command.help = reflow(command.help)
     if command.help and not command.short_help:
         # a command list shows one line per command: the first sentence of its help, unwrapped
         command.short_help = " ".join(command.help.split("\n\n")[0].split())
