@@ -3,12 +3,13 @@
     from emergelab.probing import predict_with_probes
     p = predict_with_probes("runs/demo", train_below=30_000)   # k = 64, 512, 4096
 
-Where the passive signals say "no signal yet" for exact match, copies of the members below the
-cutoff are fine-tuned on k examples of the task for each k of a grid (execute/probes.py, on any
+For every exact-match curve of the selection (`where`), copies of the members below the cutoff
+are fine-tuned on k examples of the task for each k of a grid (execute/probes.py, on any
 backend, resumable, kept under RUN/finetune/), and the `finetune` signal fits their emergence
-law (analysis/forecasting/emergence_law.py) back to the run's own setting. Cost: one probe per
-member below the cutoff, task and k, each as many steps as the run trained its members (unless
-`steps` says otherwise) on batches of the run's size.
+law (analysis/forecasting/emergence_law.py) back to the run's own setting; where probes exist,
+`auto` reads them first. Cost: one probe per member below the cutoff, task and k, each as many
+steps as the run trained its members (unless `steps` says otherwise) on batches of the run's
+size.
 """
 
 from __future__ import annotations
@@ -64,20 +65,26 @@ def _run_config(run_dir: Path):
     return cfg
 
 
-def choose_probes(cfg, run_dir: Path, passive, train_below: float, grid, signal: str,
-                  steps: int):
-    """One probe per (member below the cutoff, task whose exact-match forecast has no passive
-    signal — every exact-match curve when the signal is asked for by name —, k)."""
-    from .analysis.forecasting.forecast import NO_SIGNAL, PROBED
+def choose_probes(cfg, run_dir: Path, selection, train_below: float, grid, steps: int):
+    """One probe per (member below the cutoff, task with an exact-match curve in the selection,
+    k). Tasks that evaluate on what they train (memorisation) or by multiple choice are not
+    probed: k training examples of them would be the test itself, or no answer to learn."""
+    import random
+
+    from .analysis.forecasting.forecast import PROBED
     from .execute.probes import Probe
+    from .experiment import build_tasks
     from .sources import final_rows
     from .store import read_results
 
-    wanted = {(f.keys.get("task"), f.keys.get("variant") or "plain") for f in passive.forecasts
-              if f.metric in PROBED and (signal == "finetune" or f.status == NO_SIGNAL)}
-    tasks = [i for i, t in enumerate(cfg.tasks) if (t.name, t.variant or "plain") in wanted]
+    wanted = {(f.keys.get("task"), f.keys.get("variant") or "plain") for f in selection.forecasts
+              if f.metric in PROBED}
+    built = build_tasks(cfg)
+    tasks = [i for i, (t, task) in enumerate(zip(cfg.tasks, built))
+             if (t.name, t.variant or "plain") in wanted and not task.memorisation
+             and not task.sample(random.Random(0)).is_multiple_choice]
     df = final_rows(read_results(run_dir))
-    members = sorted(set(df.loc[df[passive.x] < train_below, "model_id"]))
+    members = sorted(set(df.loc[df[selection.x] < train_below, "model_id"]))
     return [Probe(m, t, k, steps) for m in members for t in tasks for k in grid]
 
 
@@ -159,10 +166,10 @@ def predict_with_probes(source, train_below: float | None, grid=DEFAULT_GRID,
                         "(a results table holds no models to fine-tune)")
     run_dir = Path(run_dir)
     cfg = _run_config(run_dir)
-    passive = predict(source, x=x, where=where, train_below=train_below, at=at, signal="auto",
+    selection = predict(source, x=x, where=where, train_below=train_below, at=at, signal="auto",
                       seed=seed)
     steps = steps or cfg.train.steps
-    probes = choose_probes(cfg, run_dir, passive, train_below, grid, signal, steps)
+    probes = choose_probes(cfg, run_dir, selection, train_below, grid, steps)
     if probes:
         run_probes(cfg, run_dir, probes, backend, device, quiet, console)
     table = probe_table(run_dir)

@@ -211,8 +211,8 @@ def predict(source: Path = typer.Argument(..., help="a run dir, a suite, or any 
                                                     "pass_prob, finetune or metric"),
             finetune: bool = typer.Option(False, "--finetune",
                                           help="fine-tune the members below --train-below on k "
-                                               "examples of each task no passive signal "
-                                               "reads, and forecast from their emergence law"),
+                                               "examples of each task with an exact-match "
+                                               "curve, and forecast from their emergence law"),
             finetune_k: Optional[str] = typer.Option(None, help="the k grid of --finetune, "
                                                             "comma-separated (default "
                                                             "64,512,4096)"),
