@@ -13,6 +13,8 @@ a killed probe resumes from its last checkpoint.
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +22,7 @@ from pathlib import Path
 from ..config import RunConfig
 
 FINETUNE_DIR = "finetune"
+log = logging.getLogger("emergelab")
 
 
 @dataclass(frozen=True)
@@ -82,9 +85,6 @@ class FinetuneJob:
 
 def run_probe(job: FinetuneJob, probe: Probe, on_progress=None, prepared=None) -> None:
     """Fine-tune, evaluate and commit one probe (only read when its partition exists)."""
-    import logging
-    import time
-
     from ..evaluate.runner import evaluate_model
     from ..evaluate.scoring import CharScorer
     from ..experiment import build_tasks, setup
@@ -123,5 +123,5 @@ def run_probe(job: FinetuneJob, probe: Probe, on_progress=None, prepared=None) -
     write_partition([{**common, **s} for s in samples], out / FINETUNE_DIR / "samples", name)
     write_partition(rows, out / FINETUNE_DIR / "results", name)
     report(probe.steps + 1)
-    logging.getLogger("emergelab").info("probe %s: %d examples, %d steps, %.1fs", name,
-                                        len(examples), probe.steps, time.time() - t0)
+    log.info("probe %s: %d examples, %d steps, %.1fs", name, len(examples), probe.steps,
+             time.time() - t0)
