@@ -64,7 +64,11 @@ def plot_forecasts(forecasts: list[Forecast], out_dir: Path) -> list[Path]:
         label = " ".join(str(v) for v in (k["family"], task_label(k["task"], k["variant"]))
                          if v is not None)
         ax.set_title(f"{label}: {f.metric}", fontsize=9)
-        ax.legend(fontsize=7, loc="best")
+        if f.law:  # many entries over the probes: beside the axes, never over a point
+            fig.set_size_inches(7.6, 3.8)
+            ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
+        else:
+            ax.legend(fontsize=7, loc="best")
         fig.tight_layout()
         paths.append(save_figure(fig, out_dir / f"forecast_{_slug(label + '_' + f.metric)}.png",
                                  dpi=100))
