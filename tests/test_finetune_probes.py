@@ -228,3 +228,12 @@ def test_cli_finetune_json_names_the_signal(tiny_run, tmp_path):
     assert r.returncode == 0, r.stderr
     em = next(f for f in json.loads(r.stdout) if f["metric"] == "exact_match")
     assert em["signal"] == "finetune" or "fine-tuned probes" in em["note"]
+
+
+def test_a_law_forecast_plots_its_probes(tmp_path):
+    from emergelab.render.forecast_plots import plot_forecasts
+
+    run, probes, truth = planted_finetune(np.random.default_rng(1))
+    f = predict(run, train_below=truth["cutoff"], probes=probes).forecasts[0]
+    paths = plot_forecasts([f], tmp_path)
+    assert len(paths) == 1 and paths[0].stat().st_size > 10_000
