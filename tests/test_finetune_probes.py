@@ -135,7 +135,7 @@ def test_local_pool_probes_equal_in_process_ones(tiny_run, tmp_path):
         t = read_results(tmp_path / name / "finetune")
         tables.append(t.sort_values(["model_id", "finetune_k", "metric"])[["value"]]
                       .to_numpy())
-    assert np.array_equal(*tables)
+    assert len(tables[0]) >= 3 * len(GRID) and np.array_equal(*tables)  # every probe, alike
 
 
 def test_a_killed_probe_resumes_to_the_same_weights(tiny_run, tmp_path):
