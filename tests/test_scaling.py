@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 from scipy.optimize import rosen, rosen_der, rosen_hess
 
+from emergelab.analysis.laws import chinchilla
 from emergelab.analysis.laws.chinchilla import HuberLSE, fit_chinchilla
 from emergelab.analysis.laws.lbfgs import minimize_batch
 from emergelab.analysis.laws.newton import newton_batch
@@ -150,6 +151,29 @@ def test_huber_lse_hessian_matches_finite_differences(chinchilla_points):
             numeric[:, :, j] = (obj(theta + step, np.arange(3))[1]
                                 - obj(theta - step, np.arange(3))[1]) / (2 * eps)
         assert np.abs(H - numeric).max() < 1e-6 * np.abs(H).max()
+
+
+def test_huber_lse_in_blocks_and_threads_equals_one_problem_at_a_time(chinchilla_points):
+    """Many problems are split into blocks evaluated on several threads, each with its own
+    buffers; every problem must get exactly what it gets alone (its own weights, its own theta),
+    and float32 (the coarse ranking) must agree with float64 to its precision."""
+    df = chinchilla_points
+    rng = np.random.default_rng(1)
+    K = 2 * chinchilla.BLOCK + 7
+    weights = rng.multinomial(len(df), np.full(len(df), 1 / len(df)), size=K).astype(float)
+    theta = np.array([6.2, 7.6, 0.6, 0.35, 0.37]) + rng.normal(0, 0.05, (K, 5))
+    idx = rng.permutation(K)
+    obj = HuberLSE(df.params, df.tokens, df.loss, weights=weights)
+    f, g, H = obj.with_hessian(theta, idx)
+    for k in rng.choice(K, 12, replace=False):
+        fk, gk, Hk = obj.with_hessian(theta[k:k + 1], idx[k:k + 1])
+        # equal up to the summation order a matrix product may choose for one row or many
+        for a, b in ((f[k], fk[0]), (g[k], gk[0]), (H[k], Hk[0])):
+            assert np.allclose(a, b, rtol=1e-12, atol=1e-15 * np.abs(b).max())
+    assert np.array_equal(obj.value(theta, idx), f)
+    f32, g32 = HuberLSE(df.params, df.tokens, df.loss, weights=weights, dtype=np.float32)(theta, idx)
+    assert f32.dtype == np.float64
+    assert np.allclose(f32, f, rtol=1e-3) and np.allclose(g32, g, rtol=1e-2, atol=1e-3 * np.abs(g).max())
 
 
 def test_kaplan_recovers_planted_power_laws():

@@ -10,15 +10,19 @@ Every start and every bootstrap resample is an independent 5-parameter problem; 
 solved together: a few batched L-BFGS steps (`lbfgs.py`) from every start, then batched Newton
 with the exact Hessian (`newton.py`) for the most promising starts and every resample. A
 bootstrap resample is a vector of integer weights over the same points, so no data is copied.
+Plain numpy on a thread per core: the command needs no torch, whose import alone took longer
+than the whole fit.
 """
 
 from __future__ import annotations
 
 import itertools
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
-import torch
 
 from ...errors import UserError
 from .lbfgs import minimize_batch
@@ -32,8 +36,11 @@ FORMULA = "L(N, D) = E + A / N^alpha + B / D^beta"
 # estimate or interval in its fourth significant digit.
 TOLERANCES = {"ftol": 1e-10, "gtol": 1e-8}
 # L-BFGS steps every grid start takes before the best are polished, and how many are polished:
-# on Epoch's 240 points the best of 30 polished after 5 steps (even of 10 after 3) is the best of
-# all 4,500 run to convergence, to 7 significant digits (bench/fit_chinchilla.py checks it)
+# on Epoch's 240 points (and on all 245) the best of 30 polished after 5 steps is the best of all
+# 4,500 run to convergence by Newton, to 10 significant digits (bench/fit_chinchilla.py checks
+# it against Epoch's recipe). Those steps only rank basins, so they run in float32, whose exp
+# and log numpy vectorises (~4x faster than float64's here); the polish and the bootstrap
+# refits are float64.
 COARSE_ITERATIONS = 5
 POLISHED = 30
 RIVAL = 1.5  # a local optimum this close to the best objective also starts bootstrap refits
@@ -49,87 +56,141 @@ def start_grid() -> np.ndarray:
                      itertools.product(exps, exps, es, ab, ab)], dtype=float)
 
 
-class HuberLSE:
-    """Objective and analytic gradient for many problems at once (optionally weighted).
+# Problems evaluated together in one block, and the arrays each thread reuses for them: every
+# temporary is written into a buffer allocated once (`out=`), because a fresh temporary above
+# glibc's 128 KiB mmap threshold faults its pages in again on every call, which made a block
+# of 256 problems on Epoch's points ~2.5x slower per point than with buffers (AMD EPYC, numpy 2.4)
+BLOCK = 256
+BUFFERS = ("p1", "p2", "p3", "s", "r", "c", "q", "tmp", "tmp2")
+_threads: ThreadPoolExecutor | None = None
 
-    Evaluated with torch in float64: its element-wise kernels use both cores, which made one
-    evaluation over the 4,500-start grid ~2.5x faster than numpy here.
+
+def _pool() -> ThreadPoolExecutor:
+    """One thread per core: numpy releases the GIL inside its kernels, so blocks of problems
+    are evaluated in parallel without copying anything."""
+    global _threads
+    if _threads is None:
+        _threads = ThreadPoolExecutor(max_workers=max(1, min(8, os.cpu_count() or 1)))
+    return _threads
+
+
+class HuberLSE:
+    """Objective, analytic gradient and exact Hessian for many problems at once (optionally
+    weighted), in numpy (float64 unless told): blocks of BLOCK problems spread over a thread per
+    core. Values come back in float64 whatever the working precision.
+
+    With t1 = e^(a - alpha log N), t2 = e^(b - beta log D), t3 = e^e, s = t1 + t2 + t3, the
+    residual is r = log s - log L and p = (t1, t2, t3) / s = d LSE / d u. The exponents stay far
+    below overflow on any start of the grid and near any optimum; a trial step that overflows
+    gives a non-finite value, which the line searches reject.
     """
 
-    def __init__(self, N, D, L, delta: float = 1e-3, weights: np.ndarray | None = None):
-        self.logN, self.logD, self.logL = (torch.from_numpy(np.log(np.asarray(v, float)))
+    def __init__(self, N, D, L, delta: float = 1e-3, weights: np.ndarray | None = None,
+                 dtype=np.float64):
+        self.dtype = np.dtype(dtype)
+        self.logN, self.logD, self.logL = (np.log(np.asarray(v, float)).astype(dtype)
                                            for v in (N, D, L))
         self.delta = delta
-        self.weights = None if weights is None else torch.from_numpy(np.asarray(weights, float))
+        self.weights = None if weights is None else np.asarray(weights, dtype)
+        lN, lD, one = self.logN, self.logD, np.ones_like(self.logN)
+        # per-point factors of the sums the gradient and Hessian need, so that each sum over
+        # points is one matrix product
+        self.by_N = np.stack([one, lN, lN * lN], 1)
+        self.by_D = np.stack([one, lD, lD * lD], 1)
+        self.by_ND = np.stack([one, lN, lD, lN * lD], 1)
+        self._local = threading.local()
 
     def __call__(self, theta: np.ndarray, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return self.evaluate(theta, idx, hessian=False)
+        return self.evaluate(theta, idx, "gradient")
 
     def value(self, theta: np.ndarray, idx: np.ndarray) -> np.ndarray:
         """The objective alone (a line search's trial steps)."""
-        th = torch.from_numpy(np.ascontiguousarray(theta))
-        a, b, e, al, be = (th[:, i:i + 1] for i in range(5))
-        u1 = a - al * self.logN
-        r = torch.logsumexp(torch.stack([u1, b - be * self.logD, e.expand_as(u1)]), 0) - self.logL
-        absr = r.abs()
-        d = self.delta
-        h = torch.where(absr <= d, 0.5 * r * r, d * (absr - 0.5 * d))
-        if self.weights is not None:
-            h = h * self.weights[torch.from_numpy(np.asarray(idx))]
-        return h.sum(1).numpy()
+        return self.evaluate(theta, idx, "value")[0]
 
     def with_hessian(self, theta: np.ndarray, idx: np.ndarray):
         """Values, gradients and exact Hessians (K, 5, 5) (analysis/laws/newton.py uses them)."""
-        return self.evaluate(theta, idx, hessian=True)
+        return self.evaluate(theta, idx, "hessian")
 
-    def evaluate(self, theta: np.ndarray, idx: np.ndarray, hessian: bool):
-        """With u = (a - alpha log N, b - beta log D, e), r = LSE(u) - log L and p = softmax(u):
-        grad r = (p1, p2, p3, -p1 log N, -p2 log D); the Hessian of r is J^T (diag p - p p^T) J
-        with J = du/dtheta, so the objective's Hessian is
-        sum_i (h''_i - h'_i) grad r_i grad r_i^T + sum_i J_i^T diag(h'_i p_i) J_i."""
-        th = torch.from_numpy(np.ascontiguousarray(theta))
-        a, b, e, al, be = (th[:, i:i + 1] for i in range(5))
-        u1 = a - al * self.logN
-        u = torch.stack([u1, b - be * self.logD, e.expand_as(u1)])
-        m = u.amax(0)
-        z = torch.exp(u - m)
-        tot = z.sum(0)
-        r = m + torch.log(tot) - self.logL
-        p = z / tot  # softmax = d LSE / d u, from the same exponentials
+    def evaluate(self, theta: np.ndarray, idx: np.ndarray, order: str) -> tuple:
+        """Problems idx at theta (K, 5), up to `order` (value, gradient, hessian)."""
+        theta = np.ascontiguousarray(theta, dtype=self.dtype)
+        idx = np.asarray(idx)
+
+        def block(s: int) -> tuple:
+            w = None if self.weights is None else self.weights[idx[s:s + BLOCK]]
+            return self._block(theta[s:s + BLOCK], w, order)
+
+        starts = range(0, len(theta), BLOCK)
+        parts = list(_pool().map(block, starts)) if len(starts) > 1 else [block(0)]
+        return tuple(np.concatenate(x).astype(float) for x in zip(*parts))
+
+    def _buffers(self, rows: int) -> dict[str, np.ndarray]:
+        """This thread's work arrays, (rows, points) each, allocated on its first block."""
+        space = getattr(self._local, "space", None)
+        if space is None:
+            space = self._local.space = np.empty((len(BUFFERS), BLOCK, len(self.logN)),
+                                                 dtype=self.dtype)
+            self._local.inside = np.empty((BLOCK, len(self.logN)), dtype=bool)
+        return {name: space[i, :rows] for i, name in enumerate(BUFFERS)}
+
+    def _block(self, th: np.ndarray, w: np.ndarray | None, order: str) -> tuple:
         d = self.delta
-        absr = r.abs()
-        h = torch.where(absr <= d, 0.5 * r * r, d * (absr - 0.5 * d))
-        c = r.clamp(-d, d)  # d Huber / d r
-        if self.weights is not None:
-            w = self.weights[torch.from_numpy(np.asarray(idx))]
-            h, c = h * w, c * w
-        cp1, cp2 = c * p[0], c * p[1]
-        grad = torch.stack([cp1.sum(1), cp2.sum(1), (c * p[2]).sum(1),
-                            -(cp1 * self.logN).sum(1), -(cp2 * self.logD).sum(1)], dim=1)
-        if not hessian:
-            return h.sum(1).numpy(), grad.numpy()
-        curv = (absr <= d).to(r.dtype)  # h''
-        if self.weights is not None:
-            curv = curv * w
-        # the outer-product sum in float32: the Hessian only shapes Newton's step (values and
-        # gradients, which decide convergence, stay in float64); 2x faster
-        p32, lN32, lD32 = p.float(), self.logN.float(), self.logD.float()
-        gr = torch.stack([p32[0], p32[1], p32[2], -p32[0] * lN32, -p32[1] * lD32], dim=2)
-        H = torch.bmm((gr * (curv - c).float().unsqueeze(2)).transpose(1, 2), gr).double()
-        cp3 = c * p[2]
-        lN, lD = self.logN, self.logD
-        H[:, 0, 0] += cp1.sum(1)
-        H[:, 1, 1] += cp2.sum(1)
-        H[:, 2, 2] += cp3.sum(1)
-        H[:, 3, 3] += (cp1 * lN * lN).sum(1)
-        H[:, 4, 4] += (cp2 * lD * lD).sum(1)
-        off_a = -(cp1 * lN).sum(1)
-        off_b = -(cp2 * lD).sum(1)
-        H[:, 0, 3] += off_a
-        H[:, 3, 0] += off_a
-        H[:, 1, 4] += off_b
-        H[:, 4, 1] += off_b
-        return h.sum(1).numpy(), grad.numpy(), H.numpy()
+        a, b, e, al, be = (th[:, i:i + 1] for i in range(5))
+        B = self._buffers(len(th))
+        p1, p2, p3, s, r, c, q, tmp, tmp2 = (B[k] for k in BUFFERS)
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            t3 = np.exp(e)
+            np.exp(np.subtract(a, np.multiply(al, self.logN, out=p1), out=p1), out=p1)  # t1
+            np.exp(np.subtract(b, np.multiply(be, self.logD, out=p2), out=p2), out=p2)  # t2
+            np.add(np.add(p1, p2, out=s), t3, out=s)
+            np.subtract(np.log(s, out=r), self.logL, out=r)
+            np.clip(r, -d, d, out=c)  # d Huber / d r
+            # Huber: r^2 / 2 inside [-d, d], d (|r| - d / 2) outside; both are c (r - c / 2)
+            h = np.multiply(np.add(np.multiply(c, -0.5, out=tmp), r, out=tmp), c, out=tmp)
+            if w is not None:
+                h *= w
+            f = h.sum(1)
+            if order == "value":
+                return (f,)
+            np.divide(1.0, s, out=s)
+            p1 *= s
+            p2 *= s
+            np.multiply(t3, s, out=p3)
+            if w is not None:
+                c *= w
+            # grad r = (p1, p2, p3, -p1 log N, -p2 log D)
+            s1 = np.multiply(c, p1, out=tmp) @ self.by_N  # sums of c p1 times 1, log N, log N^2
+            s2 = np.multiply(c, p2, out=tmp) @ self.by_D
+            s3 = np.multiply(c, p3, out=tmp).sum(1)
+            g = np.stack([s1[:, 0], s2[:, 0], s3, -s1[:, 1], -s2[:, 1]], 1)
+            if order == "gradient":
+                return f, g
+            # Hessian of r: J^T (diag p - p p^T) J with J = du/dtheta, so the objective's is
+            # sum_i (h''_i - h'_i) grad r_i grad r_i^T + sum_i J_i^T diag(h'_i p_i) J_i
+            inside = self._local.inside[:len(th)]
+            np.less_equal(np.abs(r, out=tmp), d, out=inside)
+            np.copyto(q, inside)  # h''
+            if w is not None:
+                q *= w
+            q -= c
+            np.multiply(q, p1, out=tmp)
+            v11 = np.multiply(tmp, p1, out=tmp2) @ self.by_N
+            v12 = np.multiply(tmp, p2, out=tmp2) @ self.by_ND
+            v13 = np.multiply(tmp, p3, out=tmp2) @ self.by_N[:, :2]
+            np.multiply(q, p2, out=tmp)
+            v22 = np.multiply(tmp, p2, out=tmp2) @ self.by_D
+            v23 = np.multiply(tmp, p3, out=tmp2) @ self.by_D[:, :2]
+            v33 = np.multiply(np.multiply(q, p3, out=tmp), p3, out=tmp2).sum(1)
+            H = np.empty((len(th), 5, 5), dtype=self.dtype)
+            for (i, j), v in {(0, 0): v11[:, 0] + s1[:, 0], (1, 1): v22[:, 0] + s2[:, 0],
+                              (2, 2): v33 + s3, (3, 3): v11[:, 2] + s1[:, 2],
+                              (4, 4): v22[:, 2] + s2[:, 2], (0, 1): v12[:, 0],
+                              (0, 2): v13[:, 0], (0, 3): -v11[:, 1] - s1[:, 1],
+                              (0, 4): -v12[:, 2], (1, 2): v23[:, 0], (1, 3): -v12[:, 1],
+                              (1, 4): -v22[:, 1] - s2[:, 1], (2, 3): -v13[:, 1],
+                              (2, 4): -v23[:, 1], (3, 4): v12[:, 3]}.items():
+                H[:, i, j] = H[:, j, i] = v
+            return f, g, H
 
 
 def to_named(theta: np.ndarray) -> dict[str, float]:
@@ -212,7 +273,8 @@ def fit_chinchilla(N, D, L, delta: float = 1e-3, bootstrap: int = 0, seed: int =
     N, D, L = check_points(N, D, L)
     objective = HuberLSE(N, D, L, delta)
     grid = start_grid()
-    coarse = minimize_batch(objective, grid, max_iter=COARSE_ITERATIONS, ftol=1e-8, gtol=1e-8)
+    coarse = minimize_batch(HuberLSE(N, D, L, delta, dtype=np.float32), grid,
+                            max_iter=COARSE_ITERATIONS, ftol=1e-8, gtol=1e-8)
     candidates = coarse.x[np.argsort(coarse.fun)[:POLISHED]]
     res = newton_batch(objective.with_hessian, candidates, value=objective.value, **TOLERANCES)
     order = np.argsort(res.fun)
@@ -238,7 +300,7 @@ def fit_chinchilla(N, D, L, delta: float = 1e-3, bootstrap: int = 0, seed: int =
         boot = newton_batch(resampled.with_hessian, x0, value=resampled.value, **TOLERANCES)
         f = boot.fun.reshape(bootstrap, len(inits))
         pick = boot.x.reshape(bootstrap, len(inits), 5)[np.arange(bootstrap), f.argmin(1)]
-        samples = np.array([[v for v in to_named(t).values()] for t in pick])
+        samples = np.column_stack([np.exp(pick[:, [2, 0, 1]]), pick[:, 3:]])  # as PARAMS
         fit.bootstrap = samples
         lo, hi = (1 - level) / 2, 1 - (1 - level) / 2
         fit.ci = {k: [float(np.quantile(samples[:, i], lo)), float(np.quantile(samples[:, i], hi))]

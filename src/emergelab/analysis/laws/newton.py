@@ -37,8 +37,9 @@ def newton_batch(fun: ObjectiveH, x0: np.ndarray, max_iter: int = 200, gtol: flo
     or a step lowers its objective by less than ftol relative to its value, or no step along its
     direction lowers it (then it sits on a kink or at machine precision).
 
-    value(X, idx), when given, returns the objective alone: the line search then tries steps with
-    it and computes gradients and Hessians only where a step was accepted."""
+    value(X, idx), when given, returns the objective alone: the line search then tries the full
+    step with fun and shorter steps with value, computing gradients and Hessians only where one
+    was accepted."""
     x = np.array(x0, dtype=float, copy=True)
     K, _ = x.shape
     f, g, H = fun(x, np.arange(K))
@@ -56,12 +57,16 @@ def newton_batch(fun: ObjectiveH, x0: np.ndarray, max_iter: int = 200, gtol: flo
         t = np.ones(len(act))
         x_new, f_new, g_new, H_new = xa.copy(), fa.copy(), ga.copy(), Ha.copy()
         pending = slope < 0
-        for _ in range(max_backtracks):
+        partial = np.zeros(len(act), dtype=bool)  # accepted from a value-only trial
+        for trial in range(max_backtracks):
             if not pending.any():
                 break
             sub = np.nonzero(pending)[0]
             xt = xa[sub] + t[sub, None] * d[sub]
-            if value is None:
+            # the full step, accepted almost always near an optimum, is evaluated in full at
+            # once; shorter trials only by their value when `value` is given
+            full = value is None or trial == 0
+            if full:
                 ft, gt, Ht = fun(xt, act[sub])
             else:
                 ft = value(xt, act[sub])
@@ -69,16 +74,17 @@ def newton_batch(fun: ObjectiveH, x0: np.ndarray, max_iter: int = 200, gtol: flo
             ok = np.isfinite(ft) & (ft <= fa[sub] + 1e-4 * t[sub] * slope[sub])
             acc = sub[ok]
             x_new[acc], f_new[acc] = xt[ok], ft[ok]
-            if value is None:
+            if full:
                 g_new[acc], H_new[acc] = gt[ok], Ht[ok]
+            else:
+                partial[acc] = True
             pending[acc] = False
             t[sub[~ok]] *= 0.5
         stalled = pending | ~(slope < 0)
-        if value is not None:
-            moved = np.nonzero(~stalled)[0]
-            if len(moved):
-                f_new[moved], g_new[moved], H_new[moved] = fun(x_new[moved], act[moved])
-                evals += 1
+        if partial.any():
+            moved = np.nonzero(partial)[0]
+            f_new[moved], g_new[moved], H_new[moved] = fun(x_new[moved], act[moved])
+            evals += 1
         decrease = fa - f_new
         x[act], f[act], g[act], H[act] = x_new, f_new, g_new, H_new
         done = ((np.linalg.norm(g_new, axis=1) < gtol) | stalled
