@@ -34,10 +34,11 @@ def _root(version: bool = typer.Option(False, "--version", callback=_version, is
     """Measure, explain and predict emergent abilities of language models."""
 
 
-WORKERS_HELP = "local backend: members trained side by side (default: one per core)"
-THREADS_HELP = ("intra-op threads (Ray: CPUs) per member (default: the cores shared out; Ray: 1; "
-                "a resumed run keeps its recorded count). Results depend on this, never on the "
-                "backend or --workers")
+WORKERS_HELP = ("local backend: members (predict --finetune: probes) trained side by side "
+                "(default: one per core)")
+THREADS_HELP = ("intra-op threads (Ray: CPUs) per member or probe (default: the cores shared "
+                "out; Ray: 1; a resumed run keeps its recorded count). Results depend on this, "
+                "never on the backend or --workers")
 BACKEND_HELP = "how members run: local (worker processes here), ray (a Ray cluster), in-process"
 ADDRESS_HELP = "--backend ray: HOST:PORT of the Ray head (default: $RAY_ADDRESS, else a local Ray)"
 RETRIES_HELP = "--backend ray: times a member whose worker or node died is retried (default 3)"
