@@ -237,3 +237,32 @@ def test_a_law_forecast_plots_its_probes(tmp_path):
     f = predict(run, train_below=truth["cutoff"], probes=probes).forecasts[0]
     paths = plot_forecasts([f], tmp_path)
     assert len(paths) == 1 and paths[0].stat().st_size > 10_000
+
+
+def test_memorisation_tasks_are_not_probed(tmp_path):
+    """k training examples of a task that evaluates on its training items would be the test
+    itself: facts is never probed, add is, for every member below the cutoff and every k."""
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from emergelab.config import load_config
+    from emergelab.probing import choose_probes
+
+    (tmp_path / "two.toml").write_text(TINY + '\n[[tasks]]\nname = "facts"\n'
+                                       'options = {entities = 20}\n')
+    cfg = load_config(tmp_path / "two.toml")
+    (tmp_path / "run" / "results").mkdir(parents=True)
+    pd.DataFrame({"model_id": ["a", "b", "c"], "params_nonembed": [1e3, 5e3, 2e4],
+                  "step": [24, 24, 24], "final_checkpoint": [True] * 3, "task": ["add"] * 3,
+                  "metric": ["exact_match"] * 3}).to_parquet(
+        tmp_path / "run" / "results" / "part.parquet")
+    forecasts = [SimpleNamespace(keys={"task": t, "variant": v}, metric="exact_match")
+                 for t, v in (("add", "reversed"), ("facts", None))]
+    probes = choose_probes(cfg, tmp_path / "run", SimpleNamespace(forecasts=forecasts,
+                                                                  x="params_nonembed"),
+                           train_below=1e4, grid=GRID, steps=STEPS)
+    tasks = {cfg.tasks[p.task].name for p in probes}
+    assert tasks == {"add"}
+    assert sorted({p.model_id for p in probes}) == ["a", "b"]
+    assert len(probes) == 2 * len(GRID)
