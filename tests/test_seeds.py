@@ -14,7 +14,7 @@ from emergelab.analysis.verdicts.compare import compare_thresholds
 from emergelab.analysis.verdicts.curves import build_curves
 from emergelab.analysis.verdicts.emergence import analyze_curves
 from emergelab.planted import planted_seeds
-from emergelab.analysis.verdicts.seeds import small_sample_cut
+from emergelab.analysis.verdicts.seeds import effective_seeds, small_sample_cut
 from emergelab.errors import UserError
 
 
@@ -81,6 +81,60 @@ def test_small_sample_cut_is_the_t_interval_for_exact_crossings():
     # (t_2 = 4.303): 2 log(1 + 4.303^2 / 2) = 4.65; and tends to chi2_1's 3.84 with many seeds
     assert small_sample_cut(3, 0.95) == pytest.approx(2 * np.log1p(4.3027**2 / 2), rel=1e-4)
     assert small_sample_cut(400, 0.95) == pytest.approx(3.84, abs=0.03)
+
+
+def _gaussian_profiles(centres, sd, grid):
+    out = np.full((len(centres), len(grid) + 2), 1e6)
+    for i, c in enumerate(centres):
+        out[i, 1:-1] = ((grid - c) / sd) ** 2
+    return out
+
+
+def test_effective_seeds_counts_what_each_seed_shows_of_the_spread():
+    grid = np.linspace(6, 10, 801)
+    a, b = [7.8, 8.0, 8.2], [8.1, 8.3, 8.5]  # pooled within-group variance 0.04
+    # exact crossings count fully
+    sharp = effective_seeds([_gaussian_profiles(a, 0.005, grid), _gaussian_profiles(b, 0.005, grid)], grid)
+    assert sharp == pytest.approx(6, abs=0.01)
+    # crossings known to +-0.2 (variance 0.04) scatter no more than their own uncertainty:
+    # the spread is unmeasured, so the count is its floor, groups + 1
+    assert effective_seeds([_gaussian_profiles(a, 0.2, grid), _gaussian_profiles(b, 0.2, grid)], grid) == 3
+    # measurement variance 0.01 beside a spread of 0.03: each seed counts 0.03 / 0.04
+    mid = effective_seeds([_gaussian_profiles(a, 0.1, grid), _gaussian_profiles(b, 0.1, grid)], grid)
+    assert mid == pytest.approx(6 * 0.03 / 0.04, rel=0.02)
+    # a seed whose best crossing lies beyond the grid carries no location
+    off = _gaussian_profiles(a, 0.005, grid)
+    off[0, 1:-1] += 50
+    off[0, -1] = 0.0
+    assert effective_seeds([off, _gaussian_profiles(b, 0.005, grid)], grid) == pytest.approx(5, abs=0.01)
+
+
+def test_shift_between_equal_recipes_is_rarely_significant_with_located_or_bracketed_seeds():
+    """Equal recipes, 3 seeds each (spread 0.15 decade), each seed's crossing seen through a
+    profile: half of them exact, half only to a 0.45-decade bracket on offset ladders. At 95%
+    the shift must be called significant in at most ~5% of pairs (binomial slack for 300
+    draws: 9%). bench/induction_calibration.py measures it on planted curves."""
+    from emergelab.analysis.verdicts.compare import _shift_interval
+    from emergelab.analysis.verdicts.seeds import shift_deviance
+
+    rng = np.random.default_rng(7)
+    grid = np.linspace(6, 10, 801)
+    hits = 0
+    for _ in range(300):
+        profiles = []
+        for offset in (0.0, 0.225):
+            ladder = np.arange(6 + offset, 10, 0.45)
+            rows = np.full((3, len(grid) + 2), 1e6)
+            for i, u in enumerate(8 + rng.normal(0, 0.15, 3)):
+                if rng.random() < 0.5:
+                    rows[i, 1:-1] = ((grid - u - rng.normal(0, 0.02)) / 0.02) ** 2
+                else:
+                    j = np.searchsorted(ladder, u)
+                    rows[i, 1:-1] = np.where((grid >= ladder[j - 1]) & (grid <= ladder[j]), 0, 50)
+            profiles.append(rows)
+        lo, hi = _shift_interval(shift_deviance(*profiles, grid, 0.95, None), grid)
+        hits += lo > 0 or hi < 0
+    assert hits / 300 <= 0.09
 
 
 def test_one_seed_says_its_interval_is_evaluation_noise_only(planted):
